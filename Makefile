@@ -1,0 +1,48 @@
+# Two commands: `make run` serves Greenbar on an embedded SQLite database,
+# `make test` runs the whole suite. Both set up everything they need first.
+
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+FLASK := $(BIN)/flask --app wsgi
+APT_PACKAGES := nginx chromium
+
+.PHONY: run test lint system-deps clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime-installed: requirements.txt | $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime-installed
+
+## run: set up the venv, migrate the SQLite database, bootstrap it once, serve on :5000
+run: $(VENV)/.runtime-installed
+	$(FLASK) db upgrade
+	$(FLASK) bootstrap
+	$(BIN)/gunicorn --bind 127.0.0.1:5000 --workers 2 --threads 4 --worker-class gthread wsgi:app
+
+## system-deps: Debian packages the tests drive for real (nginx, chromium)
+system-deps:
+	@missing=""; for pkg in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "ok installed" || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+
+## test: set up everything, lint, run the whole suite
+test: system-deps $(VENV)/.dev-installed lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

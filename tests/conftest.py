@@ -1,0 +1,197 @@
+"""Shared fixtures: the app on SQLite and on MySQL, clients, users and auth helpers.
+
+Each database is made once per session by the migrations (so a broken
+migration fails the suite) and emptied after every test. ``app`` runs each
+test that uses it on both databases.
+"""
+
+import base64
+import os
+import uuid
+
+import pymysql
+import pytest
+import sqlalchemy as sa
+from flask_migrate import upgrade
+
+from tests.factories import make_user
+from webapp import create_app
+from webapp.extensions import db
+
+MYSQL_SERVER = os.environ.get("TEST_DATABASE_URL", "mysql+pymysql://root@127.0.0.1:3306/")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def mysql_unavailable_reason():
+    """Return why MySQL cannot be used, or None when it answers."""
+    url = sa.make_url(MYSQL_SERVER)
+    try:
+        pymysql.connect(
+            host=url.host, port=url.port or 3306, user=url.username, password=url.password or "",
+            connect_timeout=3,
+        ).close()
+    except pymysql.MySQLError as error:
+        return f"MySQL at {url.host}:{url.port} is not reachable ({error})"
+    return None
+
+
+def create_scratch_mysql():
+    """Create an empty utf8mb4 database and return its SQLAlchemy URL."""
+    url = sa.make_url(MYSQL_SERVER)
+    name = f"greenbar_test_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(url.set(database=None))
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        )
+    engine.dispose()
+    return url.set(database=name, query={"charset": "utf8mb4"}).render_as_string(hide_password=False)
+
+
+def drop_scratch_mysql(database_url):
+    """Drop a database made by :func:`create_scratch_mysql`."""
+    url = sa.make_url(database_url)
+    engine = sa.create_engine(url.set(database=None, query={}))
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"DROP DATABASE IF EXISTS {url.database}"))
+    engine.dispose()
+
+
+def settings_for(database_url, instance_path):
+    """Settings for a test app on ``database_url``; CSRF is off for the test client."""
+    return {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True} if database_url.startswith("mysql") else {},
+        "WTF_CSRF_ENABLED": False,
+        "SECRET_KEY": "test-secret",
+        "RATELIMIT_ENABLED": False,
+    }
+
+
+@pytest.fixture(scope="session")
+def database_urls(tmp_path_factory):
+    """One migrated database per backend for the whole session: ``{"sqlite": url, "mysql": url|None}``."""
+    sqlite_url = "sqlite:///" + str(tmp_path_factory.mktemp("db") / "greenbar.sqlite3")
+    urls = {"sqlite": sqlite_url, "mysql": None}
+    reason = mysql_unavailable_reason()
+    if reason is None:
+        urls["mysql"] = create_scratch_mysql()
+    elif IN_CI:
+        pytest.fail(f"CI=true but {reason}", pytrace=False)
+    else:
+        urls["mysql_skip_reason"] = reason
+    for url in (urls["sqlite"], urls["mysql"]):
+        if url:
+            migrated = create_app(settings_for(url, str(tmp_path_factory.getbasetemp())))
+            with migrated.app_context():
+                upgrade()
+                db.engine.dispose()
+    yield urls
+    if urls["mysql"]:
+        drop_scratch_mysql(urls["mysql"])
+
+
+def empty_all_tables():
+    """Delete every row, children first, so the next test starts clean."""
+    db.session.remove()
+    with db.engine.begin() as connection:
+        for table in reversed(db.metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def app(request, database_urls, tmp_path, monkeypatch):
+    """The app on a freshly emptied database; runs once per backend."""
+    url = database_urls[request.param]
+    if url is None:
+        pytest.skip(database_urls.get("mysql_skip_reason", "MySQL not configured"))
+    monkeypatch.setenv("GREENBAR_INSTANCE_PATH", str(tmp_path))
+    application = create_app(settings_for(url, str(tmp_path)))
+    with application.app_context():
+        empty_all_tables()
+    yield application
+    with application.app_context():
+        empty_all_tables()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def sqlite_app(database_urls, tmp_path, monkeypatch):
+    """The app on SQLite only, for tests whose subject is not the database."""
+    monkeypatch.setenv("GREENBAR_INSTANCE_PATH", str(tmp_path))
+    application = create_app(settings_for(database_urls["sqlite"], str(tmp_path)))
+    with application.app_context():
+        empty_all_tables()
+    yield application
+    with application.app_context():
+        empty_all_tables()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def mysql_app(database_urls, tmp_path, monkeypatch):
+    """The app on MySQL only, for concurrency tests SQLite cannot express."""
+    if database_urls["mysql"] is None:
+        pytest.skip(database_urls.get("mysql_skip_reason", "MySQL not configured"))
+    monkeypatch.setenv("GREENBAR_INSTANCE_PATH", str(tmp_path))
+    application = create_app(settings_for(database_urls["mysql"], str(tmp_path)))
+    with application.app_context():
+        empty_all_tables()
+    yield application
+    with application.app_context():
+        empty_all_tables()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    """A test client for the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    """A runner for the app's command-line commands."""
+    return app.test_cli_runner()
+
+
+def basic_auth(username, password):
+    """An ``Authorization`` header for HTTP Basic auth."""
+    raw = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {raw}"}
+
+
+class ApiActions:
+    """Calls the API as a user of a given role (the flaskr ``AuthActions`` idea)."""
+
+    def __init__(self, app, client):
+        self.app = app
+        self.client = client
+        self.headers = {}
+
+    def as_role(self, role, password="s3cret-pass"):
+        """Create a user with ``role`` and send its credentials from now on."""
+        with self.app.app_context():
+            make_user(f"{role}-user", role=role, password=password)
+        self.headers = basic_auth(f"{role}-user", password)
+        return self
+
+    def call(self, method, path, **kwargs):
+        """Send a request with the current credentials."""
+        headers = dict(self.headers, **kwargs.pop("headers", {}))
+        return self.client.open(path, method=method, headers=headers, **kwargs)
+
+    def get(self, path, **kwargs):
+        """GET with credentials."""
+        return self.call("GET", path, **kwargs)
+
+    def post(self, path, **kwargs):
+        """POST with credentials."""
+        return self.call("POST", path, **kwargs)
+
+
+@pytest.fixture
+def api(app, client):
+    """API helper acting as a maintainer (the CI role) unless told otherwise."""
+    return ApiActions(app, client).as_role("maintainer")

@@ -1,0 +1,95 @@
+"""Greenbar: a self-hosted home for automated-test results."""
+
+import os
+from pathlib import Path
+
+from dotenv import load_dotenv
+from flask import Flask
+from flask import g
+from flask import request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from webapp import config
+from webapp.extensions import csrf
+from webapp.extensions import db
+from webapp.extensions import migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config=None):
+    """Create and configure the app.
+
+    :param test_config: a mapping that replaces settings read from the environment.
+    """
+    load_dotenv(ROOT / ".env")
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("GREENBAR_INSTANCE_PATH", str(ROOT / "instance")),
+        template_folder=str(ROOT / "templates"),
+    )
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(config.from_environment(app.instance_path))
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    app.wsgi_app = ProxyFix(
+        app.wsgi_app,
+        x_for=app.config["PROXY_HOPS"],
+        x_proto=app.config["PROXY_HOPS"],
+        x_host=app.config["PROXY_HOPS"],
+        x_port=app.config["PROXY_HOPS"],
+    )
+    register_extensions(app)
+    register_blueprints(app)
+    register_request_id(app)
+    return app
+
+
+def register_extensions(app):
+    """Bind the extensions to the app."""
+    from webapp import security
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    security.init_app(app)
+
+
+def register_blueprints(app):
+    """Register the blueprints, error handlers and command-line commands."""
+    from webapp import api
+    from webapp import cli
+    from webapp import errors
+    from webapp import health
+
+    health.init_app(app)
+    api.init_app(app)
+    errors.init_app(app)
+    cli.init_app(app)
+
+
+def register_request_id(app):
+    """Echo the proxy's ``X-Request-ID`` so a reply can be matched to nginx's log line."""
+
+    @app.before_request
+    def remember_request_id():
+        g.request_id = request.headers.get("X-Request-ID", "")[:64]
+
+    @app.after_request
+    def echo_request_id(response):
+        if g.get("request_id"):
+            response.headers["X-Request-ID"] = g.request_id
+        return response
+
+
+@event.listens_for(Engine, "connect")
+def enforce_sqlite_foreign_keys(dbapi_connection, connection_record):
+    """SQLite ignores ON DELETE CASCADE unless foreign keys are switched on per connection."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()

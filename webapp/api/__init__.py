@@ -1,0 +1,107 @@
+"""The JSON REST API at ``/api/``: the seed's tree of instances, builds, suites and cases.
+
+Every path is served in the seed's hyphenated spelling and, as an alias, in the
+underscore spelling its first implementation used.
+"""
+
+import functools
+
+from flask import Blueprint
+from flask import abort
+from flask import current_app
+from flask import g
+from flask import request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from flask_wtf.csrf import validate_csrf
+from wtforms import ValidationError as CSRFValidationError
+
+from webapp.api import resources as r
+from webapp.extensions import csrf
+from webapp.security import write_role_for
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+csrf.exempt(bp)
+
+INSTANCES = "/test-instance/"
+INSTANCE = INSTANCES + "<int:instance_id>/"
+BUILDS = INSTANCE + "test-build/"
+BUILD = BUILDS + "<int:build_id>/"
+SUITES = BUILD + "test-suite/"
+SUITE = SUITES + "<int:suite_id>/"
+CASES = SUITE + "test-case/"
+CASE = CASES + "<int:case_id>/"
+
+
+def add_route(rule, endpoint, view, methods):
+    """Register ``rule`` in the hyphenated spelling and its underscore alias."""
+    bp.add_url_rule(rule, endpoint, view, methods=methods)
+    alias = rule.replace("test-", "test_")
+    bp.add_url_rule(alias, endpoint + "_alias", view, methods=methods)
+
+
+def add_item_routes(rule, name, read, update, delete):
+    """Register GET, PUT, PATCH and DELETE of one item."""
+    add_route(rule, name, read, ["GET"])
+    add_route(rule, name + "_put", functools.partial(update, partial=False), ["PUT"])
+    add_route(rule, name + "_patch", functools.partial(update, partial=True), ["PATCH"])
+    add_route(rule, name + "_delete", delete, ["DELETE"])
+
+
+def add_lifecycle_routes(rule, name, start, finish):
+    """Register ``start/``, ``finish/`` and its alias ``stop/``."""
+    add_route(rule + "start/", name + "_start", start, ["POST"])
+    add_route(rule + "finish/", name + "_finish", finish, ["POST"])
+    add_route(rule + "stop/", name + "_stop", finish, ["POST"])
+
+
+add_route(INSTANCES, "instances", r.list_instances, ["GET"])
+add_route(INSTANCES, "instances_create", r.create_instance, ["POST"])
+add_item_routes(INSTANCE, "instance", r.read_instance, r.update_instance, r.delete_instance)
+add_route(BUILDS, "builds", r.list_builds, ["GET"])
+add_route(BUILDS, "builds_create", r.create_build, ["POST"])
+add_item_routes(BUILD, "build", r.read_build, r.update_build, r.delete_build)
+add_lifecycle_routes(BUILD, "build", r.start_build, r.finish_build)
+add_route(SUITES, "suites", r.list_suites, ["GET"])
+add_route(SUITES, "suites_create", r.create_suite, ["POST"])
+add_item_routes(SUITE, "suite", r.read_suite, r.update_suite, r.delete_suite)
+add_lifecycle_routes(SUITE, "suite", r.start_suite, r.finish_suite)
+add_route(CASES, "cases", r.list_cases, ["GET"])
+add_route(CASES, "cases_create", r.create_case, ["POST"])
+add_item_routes(CASE, "case", r.read_case, r.update_case, r.delete_case)
+add_lifecycle_routes(CASE, "case", r.start_case, r.finish_case)
+
+
+@bp.before_request
+def authenticate():
+    """Require a user with the role the method needs; browser sessions also need CSRF to write."""
+    if request.method == "OPTIONS":
+        return
+    if not current_user.is_authenticated:
+        abort(401)
+    role = write_role_for(request.method)
+    if not current_user.has_role(role):
+        abort(403, description=f"this needs the {role} role")
+    if role != "viewer" and g.get("auth_method") != "basic":
+        try:
+            validate_csrf(request.headers.get("X-CSRFToken"))
+        except (CSRFError, CSRFValidationError):
+            abort(403, description="writes from a browser session need an X-CSRFToken header")
+
+
+@bp.after_request
+def allow_listed_origins(response):
+    """Add CORS headers for origins listed in GREENBAR_CORS_ORIGINS, and no others."""
+    origin = request.headers.get("Origin")
+    if origin and origin in current_app.config["CORS_ORIGINS"]:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, Idempotency-Key"
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+        response.vary.add("Origin")
+    return response
+
+
+def init_app(app):
+    """Register the API blueprint."""
+    app.register_blueprint(bp)

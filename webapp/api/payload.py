@@ -1,0 +1,179 @@
+"""Reading and validating JSON request bodies and query parameters for the API.
+
+Validation failures raise :class:`ValidationError`, which the error handlers
+turn into a 400 whose ``fields`` say what was wrong with each field.
+"""
+
+import math
+from datetime import datetime
+from datetime import timezone
+
+from flask import request
+from werkzeug.exceptions import BadRequest
+
+from webapp.models import STATUSES
+
+# the latest time we accept, as Unix seconds (year 3000): beyond it is a client bug
+MAX_EPOCH = 32503680000
+
+
+class ValidationError(Exception):
+    """Bad input; ``fields`` maps each bad field to what is wrong with it."""
+
+    def __init__(self, message, fields=None):
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+
+def read_json_object():
+    """Return the request body as a JSON object; an empty body is an empty object."""
+    if not request.get_data(cache=True):
+        return {}
+    try:
+        body = request.get_json(force=True)
+    except BadRequest:
+        raise ValidationError("the request body is not valid JSON (UTF-8)") from None
+    if not isinstance(body, dict):
+        raise ValidationError("the request body must be a JSON object")
+    return body
+
+
+def parse_time(value):
+    """Parse an ISO 8601 string or Unix epoch seconds into an aware UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError("expected an ISO 8601 time or Unix seconds")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value) or not 0 <= value <= MAX_EPOCH:
+            raise ValueError("Unix seconds out of range")
+        return datetime.fromtimestamp(value, timezone.utc)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError("expected an ISO 8601 time such as 2021-12-24T18:58:07.123Z") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return parsed.astimezone(timezone.utc)
+    raise ValueError("expected an ISO 8601 time or Unix seconds")
+
+
+def text(max_length=None, required=False, nullable=True):
+    """A string field; ``max_length`` None means any length (stored truncated)."""
+
+    def check(value):
+        if value is None:
+            if not nullable:
+                raise ValueError("must not be null")
+            return None
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        if required and not value.strip():
+            raise ValueError("must not be empty")
+        if max_length is not None and len(value) > max_length:
+            raise ValueError(f"must be at most {max_length} characters")
+        return value.strip() if required else value
+
+    check.required = required
+    return check
+
+
+def integer(minimum=None, maximum=2**31 - 1, required=False):
+    """A whole-number field within bounds."""
+
+    def check(value):
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("must be an integer")
+        if (minimum is not None and value < minimum) or value > maximum:
+            raise ValueError(f"must be between {minimum} and {maximum}")
+        return value
+
+    check.required = required
+    return check
+
+
+def seconds():
+    """A non-negative duration in seconds."""
+
+    def check(value):
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError("must be a number of seconds")
+        if not math.isfinite(value) or not 0 <= value <= 10**9:
+            raise ValueError("must be between 0 and 1e9 seconds")
+        return float(value)
+
+    check.required = False
+    return check
+
+
+def timestamp():
+    """A time field: ISO 8601 or Unix seconds."""
+
+    def check(value):
+        return parse_time(value)
+
+    check.required = False
+    return check
+
+
+def status(required=False):
+    """A result status: one of SUCCESS, FAILED, ERROR or SKIPPED."""
+
+    def check(value):
+        if value is None and not required:
+            return None
+        if value not in STATUSES:
+            raise ValueError("must be one of " + ", ".join(STATUSES))
+        return value
+
+    check.required = required
+    return check
+
+
+def validate(body, spec, partial=False, ignored=()):
+    """Check ``body`` against ``spec`` (field name → checker) and return clean values.
+
+    :param partial: when true, required fields may be left out (PATCH).
+    :param ignored: read-only fields a client may echo back; they are dropped.
+    :raise ValidationError: listing every bad, missing or unknown field.
+    """
+    errors = {}
+    clean = {}
+    for name, value in body.items():
+        if name in ignored:
+            continue
+        if name not in spec:
+            errors[name] = "unknown field"
+            continue
+        try:
+            clean[name] = spec[name](value)
+        except ValueError as error:
+            errors[name] = str(error)
+    if not partial:
+        for name, check in spec.items():
+            if check.required and name not in body:
+                errors[name] = "is required"
+    if errors:
+        raise ValidationError("some fields are not valid", errors)
+    return clean
+
+
+def query_int(name, default, minimum, maximum):
+    """Read an integer query parameter within bounds, or raise :class:`ValidationError`."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(f"{name} must be an integer", {name: "must be an integer"}) from None
+    if not minimum <= value <= maximum:
+        message = f"must be between {minimum} and {maximum}"
+        raise ValidationError(f"{name} {message}", {name: message})
+    return value

@@ -1,0 +1,76 @@
+"""Configuration read from the environment (and an optional ``.env`` file).
+
+Every setting has a safe default for ``make run`` on an embedded SQLite
+database; production sets ``DATABASE_URL`` and ``SECRET_KEY`` at least.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+
+def env_flag(name, default=False):
+    """Read a boolean environment variable such as ``1``, ``true`` or ``yes``."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name):
+    """Read a comma-separated environment variable as a list of stripped items."""
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+def load_secret_key(instance_path):
+    """Return ``SECRET_KEY`` from the environment, or one kept in the instance folder.
+
+    ``make run`` must survive restarts without logging everyone out, so a key
+    generated once is stored beside the SQLite database with owner-only access.
+    """
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    path.touch(mode=0o600)
+    path.write_text(key)
+    return key
+
+
+def engine_options(url):
+    """Pool settings that let MySQL connections heal after idle drops or failover."""
+    if url.startswith("mysql"):
+        return {"pool_pre_ping": True, "pool_recycle": 280, "pool_size": 10, "max_overflow": 10}
+    return {}
+
+
+def from_environment(instance_path):
+    """Build the configuration mapping for :func:`webapp.create_app`."""
+    database_url = os.environ.get(
+        "DATABASE_URL", "sqlite:///" + str(Path(instance_path) / "greenbar.sqlite3")
+    )
+    max_upload_mb = int(os.environ.get("GREENBAR_MAX_UPLOAD_MB", "100"))
+    return {
+        "SECRET_KEY": load_secret_key(instance_path),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
+        "MAX_CONTENT_LENGTH": max_upload_mb * 1024 * 1024,
+        "CORS_ORIGINS": env_list("GREENBAR_CORS_ORIGINS"),
+        "REGISTRATION_ENABLED": env_flag("GREENBAR_REGISTRATION"),
+        "RATELIMIT_STORAGE_URI": os.environ.get("GREENBAR_RATELIMIT_STORAGE_URI", "memory://"),
+        "PROXY_HOPS": int(os.environ.get("GREENBAR_PROXY_HOPS", "1")),
+        "MAIL_BACKEND": os.environ.get("GREENBAR_MAIL_BACKEND", "log"),
+        "S3_BUCKET": os.environ.get("GREENBAR_S3_BUCKET", ""),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env_flag("GREENBAR_SECURE_COOKIES"),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": env_flag("GREENBAR_SECURE_COOKIES"),
+        "BOOTSTRAP_SERVE_LOCAL": True,
+        "JSON_SORT_KEYS": False,
+    }

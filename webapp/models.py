@@ -1,0 +1,300 @@
+"""Database models: users and tokens, and the test instance → build → suite → case tree.
+
+Suites and builds carry aggregate counters so that no list or statistics page
+ever counts case rows; :mod:`webapp.results` is the only code that changes
+cases and keeps those counters exact.
+"""
+
+import hashlib
+from datetime import datetime
+from datetime import timezone
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean
+from sqlalchemy import DateTime
+from sqlalchemy import Float
+from sqlalchemy import ForeignKey
+from sqlalchemy import Index
+from sqlalchemy import Integer
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy import TypeDecorator
+from sqlalchemy import UniqueConstraint
+from sqlalchemy import false
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import relationship
+from werkzeug.security import check_password_hash
+from werkzeug.security import generate_password_hash
+
+from webapp.extensions import db
+
+STATUSES = ("SUCCESS", "FAILED", "ERROR", "SKIPPED")
+ROLES = ("viewer", "maintainer", "admin")
+ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+
+# long free text: MySQL's TEXT stops at 64 KB, too small for tracebacks and logs
+LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
+
+
+def utcnow():
+    """Return the current time as an aware UTC datetime."""
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored as naive UTC and read back as aware UTC.
+
+    MySQL gets ``DATETIME(6)`` so that millisecond test timings survive.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        """Use microsecond precision on MySQL."""
+        if dialect.name == "mysql":
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value, dialect):
+        """Store aware datetimes as naive UTC."""
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        """Mark stored values as UTC."""
+        if value is not None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+def test_key(suite_name, case_name):
+    """Return the stable identity of a test within an instance: its suite and case names."""
+    return hashlib.blake2b(f"{suite_name}\x1f{case_name}".encode(), digest_size=16).hexdigest()
+
+
+class User(UserMixin, db.Model):
+    """A person or CI account; ``role`` is one of :data:`ROLES`."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    email: Mapped[str | None] = mapped_column(String(255))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="viewer")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    tokens: Mapped[list["ApiToken"]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def is_active(self):
+        """Deactivated users can neither log in nor call the API."""
+        return self.active
+
+    def set_password(self, password):
+        """Store a slow, salted hash of ``password``."""
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password):
+        """Return whether ``password`` matches the stored hash."""
+        return check_password_hash(self.password_hash, password)
+
+    def has_role(self, role):
+        """Return whether this user's role includes the rights of ``role``."""
+        return ROLE_RANK.get(self.role, -1) >= ROLE_RANK[role]
+
+    def __str__(self):
+        return self.username
+
+
+class ApiToken(db.Model):
+    """An API token; only the SHA-256 digest of the secret is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80), default="")
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    hint: Mapped[str] = mapped_column(String(16), default="")
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+    def __str__(self):
+        return f"{self.name or 'token'} ({self.hint}…)"
+
+
+class CountersMixin:
+    """Aggregate counters of the cases below a suite or build.
+
+    ``cases_total`` counts every case, finished or not; the per-status counters
+    count finished cases; ``cases_duration`` sums their durations in seconds.
+    """
+
+    cases_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    passed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    errored: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    flaky: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cases_duration: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+
+    @property
+    def pass_rate(self):
+        """Passed share of the cases that ran (skips excluded), or None if none ran."""
+        ran = self.passed + self.failed + self.errored
+        return round(self.passed / ran, 4) if ran else None
+
+    @property
+    def status(self):
+        """One word for the whole: ERROR, FAILED, SUCCESS, SKIPPED, or None when nothing finished."""
+        if self.errored:
+            return "ERROR"
+        if self.failed:
+            return "FAILED"
+        if self.passed:
+            return "SUCCESS"
+        if self.skipped:
+            return "SKIPPED"
+        return None
+
+
+class TestInstance(db.Model):
+    """A product under test."""
+
+    __tablename__ = "test_instances"
+    __test__ = False
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    builds: Mapped[list["TestBuild"]] = relationship(
+        back_populates="instance", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def __str__(self):
+        return self.name
+
+
+class TestBuild(CountersMixin, db.Model):
+    """One run of an instance's tests, numbered within the instance."""
+
+    __tablename__ = "test_builds"
+    __test__ = False
+    __table_args__ = (
+        UniqueConstraint("instance_id", "number"),
+        Index("ix_test_builds_instance_id_branch", "instance_id", "branch"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("test_instances.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str | None] = mapped_column(String(255))
+    branch: Mapped[str | None] = mapped_column(String(255))
+    revision: Mapped[str | None] = mapped_column(String(255))
+    ci_url: Mapped[str | None] = mapped_column(String(2048))
+    started: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    suites_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    instance: Mapped[TestInstance] = relationship(back_populates="builds")
+    suites: Mapped[list["TestSuite"]] = relationship(
+        back_populates="build", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def __str__(self):
+        return f"#{self.number}"
+
+
+class TestSuite(CountersMixin, db.Model):
+    """A named group of cases within a build."""
+
+    __tablename__ = "test_suites"
+    __test__ = False
+    __table_args__ = (UniqueConstraint("build_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    build_id: Mapped[int] = mapped_column(ForeignKey("test_builds.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    started: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    system_out: Mapped[str | None] = mapped_column(LongText)
+    system_err: Mapped[str | None] = mapped_column(LongText)
+
+    build: Mapped[TestBuild] = relationship(back_populates="suites")
+    cases: Mapped[list["TestCase"]] = relationship(
+        back_populates="suite", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def __str__(self):
+        return self.name
+
+
+class TestCase(db.Model):
+    """One test's result in one build.
+
+    ``build_id``, ``instance_id`` and ``test_key`` repeat what the suite knows,
+    so that a build's failures and a test's history are single index lookups.
+    """
+
+    __tablename__ = "test_cases"
+    __test__ = False
+    __table_args__ = (
+        UniqueConstraint("suite_id", "name"),
+        Index("ix_test_cases_suite_id_result_status", "suite_id", "result_status"),
+        Index("ix_test_cases_build_id_result_status", "build_id", "result_status"),
+        Index("ix_test_cases_instance_id_test_key", "instance_id", "test_key", "build_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    suite_id: Mapped[int] = mapped_column(ForeignKey("test_suites.id", ondelete="CASCADE"))
+    build_id: Mapped[int] = mapped_column(ForeignKey("test_builds.id", ondelete="CASCADE"))
+    instance_id: Mapped[int] = mapped_column(ForeignKey("test_instances.id", ondelete="CASCADE"))
+    test_key: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(512))
+    started: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    result_status: Mapped[str | None] = mapped_column(String(8))
+    duration: Mapped[float | None] = mapped_column(Float)
+    message: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[str | None] = mapped_column(LongText)
+    system_out: Mapped[str | None] = mapped_column(LongText)
+    system_err: Mapped[str | None] = mapped_column(LongText)
+    attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    is_flaky: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    suite: Mapped[TestSuite] = relationship(back_populates="cases")
+
+    def __str__(self):
+        return self.name
+
+
+class IdempotencyRecord(db.Model):
+    """The first reply to a request sent with an ``Idempotency-Key`` header.
+
+    Stored in the same transaction as the write it answers, so a retried
+    request either finds this row and gets the same reply, or nothing was stored.
+    """
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    request_path: Mapped[str] = mapped_column(String(1024))
+    response_status: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[str] = mapped_column(LongText)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

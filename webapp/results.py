@@ -1,0 +1,334 @@
+"""Writing test results: the one place that changes cases and keeps counters exact.
+
+The API, the admin panel and the JUnit import all go through these functions.
+Counter changes are atomic ``UPDATE … SET n = n + :delta`` statements issued in
+the caller's transaction, always case → suite → build, so parallel CI workers
+neither lose counts nor deadlock. The functions flush but never commit: the
+caller owns the transaction, so a failed request stores nothing.
+"""
+
+from sqlalchemy import func
+from sqlalchemy import insert
+from sqlalchemy import select
+from sqlalchemy import update
+
+from webapp.extensions import db
+from webapp.models import TestBuild
+from webapp.models import TestCase
+from webapp.models import TestInstance
+from webapp.models import TestSuite
+from webapp.models import test_key
+from webapp.models import utcnow
+
+STATUS_COUNTER = {"SUCCESS": "passed", "FAILED": "failed", "ERROR": "errored", "SKIPPED": "skipped"}
+COUNTERS = ("cases_total", "passed", "failed", "errored", "skipped", "flaky", "cases_duration")
+
+# documented limits for stored text (characters); longer text is cut with a marker
+MESSAGE_LIMIT = 4096
+DETAILS_LIMIT = 65536
+OUTPUT_LIMIT = 65536
+
+
+class Conflict(Exception):
+    """A write that contradicts the stored state, answered with 409.
+
+    :param existing: the stored object the request collided with, if any.
+    """
+
+    def __init__(self, message, existing=None):
+        super().__init__(message)
+        self.message = message
+        self.existing = existing
+
+
+def truncate(text, limit):
+    """Cut ``text`` to ``limit`` characters, saying how much was dropped."""
+    if text is None or len(text) <= limit:
+        return text
+    dropped = len(text) - limit
+    return text[:limit] + f"\n… [truncated {dropped} characters]"
+
+
+def case_contribution(status, duration, is_flaky):
+    """Return what one finished case adds to its suite's and build's counters."""
+    contribution = dict.fromkeys(COUNTERS, 0)
+    if status is not None:
+        contribution[STATUS_COUNTER[status]] = 1
+        contribution["cases_duration"] = duration or 0.0
+        contribution["flaky"] = 1 if is_flaky else 0
+    return contribution
+
+
+def difference(after, before):
+    """Subtract two counter mappings, dropping the zeros."""
+    return {name: after[name] - before[name] for name in COUNTERS if after[name] != before[name]}
+
+
+def bump_counters(suite_id, build_id, deltas):
+    """Atomically add ``deltas`` to a suite's and its build's counters."""
+    if not deltas:
+        return
+    for model, row_id in ((TestSuite, suite_id), (TestBuild, build_id)):
+        values = {name: getattr(model, name) + delta for name, delta in deltas.items()}
+        db.session.execute(update(model).where(model.id == row_id).values(values))
+
+
+def next_build_number(instance_id):
+    """Return the number after the instance's highest build number."""
+    highest = db.session.scalar(
+        select(func.max(TestBuild.number)).where(TestBuild.instance_id == instance_id)
+    )
+    return (highest or 0) + 1
+
+
+def create_instance(name, description=""):
+    """Create a test instance, or raise :class:`Conflict` if the name is taken."""
+    existing = db.session.scalar(select(TestInstance).where(TestInstance.name == name))
+    if existing is not None:
+        raise Conflict(f"a test instance named {name!r} already exists", existing)
+    instance = TestInstance(name=name, description=description or "")
+    db.session.add(instance)
+    db.session.flush()
+    return instance
+
+
+def create_build(instance, **fields):
+    """Create a build of ``instance``; its number is the next free one unless given."""
+    number = fields.pop("number", None)
+    if number is None:
+        number = next_build_number(instance.id)
+    else:
+        existing = db.session.scalar(
+            select(TestBuild).where(TestBuild.instance_id == instance.id, TestBuild.number == number)
+        )
+        if existing is not None:
+            raise Conflict(f"build number {number} already exists in this instance", existing)
+    build = TestBuild(instance_id=instance.id, number=number, **fields)
+    for name in COUNTERS:
+        setattr(build, name, 0)
+    build.suites_total = 0
+    db.session.add(build)
+    db.session.flush()
+    return build
+
+
+def create_suite(build, name, **fields):
+    """Create a suite in ``build``, or raise :class:`Conflict` if the name is taken."""
+    existing = db.session.scalar(
+        select(TestSuite).where(TestSuite.build_id == build.id, TestSuite.name == name)
+    )
+    if existing is not None:
+        raise Conflict(f"a suite named {name!r} already exists in this build", existing)
+    suite = TestSuite(build_id=build.id, name=name, **fields)
+    for counter in COUNTERS:
+        setattr(suite, counter, 0)
+    db.session.add(suite)
+    db.session.flush()
+    db.session.execute(
+        update(TestBuild)
+        .where(TestBuild.id == build.id)
+        .values(suites_total=TestBuild.suites_total + 1)
+    )
+    return suite
+
+
+def create_case(suite, build, name, **fields):
+    """Create a case in ``suite``; it may arrive already finished with a status."""
+    existing = db.session.scalar(
+        select(TestCase).where(TestCase.suite_id == suite.id, TestCase.name == name)
+    )
+    if existing is not None:
+        raise Conflict(f"a case named {name!r} already exists in this suite", existing)
+    fields = clip_case_text(fields)
+    if fields.get("result_status") and fields.get("finished") is None:
+        fields["finished"] = utcnow()
+    fields.setdefault("duration", measured_duration(fields.get("started"), fields.get("finished")))
+    case = TestCase(
+        suite_id=suite.id,
+        build_id=build.id,
+        instance_id=build.instance_id,
+        test_key=test_key(suite.name, name),
+        name=name,
+        **fields,
+    )
+    db.session.add(case)
+    db.session.flush()
+    deltas = case_contribution(case.result_status, case.duration, case.is_flaky)
+    deltas["cases_total"] = 1
+    bump_counters(suite.id, build.id, difference(deltas, dict.fromkeys(COUNTERS, 0)))
+    return case
+
+
+def clip_case_text(fields):
+    """Return ``fields`` with the long text fields cut to their documented limits."""
+    limits = {
+        "message": MESSAGE_LIMIT,
+        "details": DETAILS_LIMIT,
+        "system_out": OUTPUT_LIMIT,
+        "system_err": OUTPUT_LIMIT,
+    }
+    return {
+        name: truncate(value, limits[name]) if name in limits else value
+        for name, value in fields.items()
+    }
+
+
+def measured_duration(started, finished):
+    """Return seconds between two times, or None if either is missing or they are reversed."""
+    if started is None or finished is None or finished < started:
+        return None
+    return (finished - started).total_seconds()
+
+
+def start(item, when=None):
+    """Mark a build, suite or case as started.
+
+    Starting again before it finishes keeps the first time, so a client that
+    retries after a timeout gets the same answer.
+    """
+    if item.finished is not None:
+        raise Conflict(f"{kind_of(item)} {item.id} has already finished; it cannot start again")
+    if item.started is None:
+        item.started = when or utcnow()
+        db.session.flush()
+    return item
+
+
+def finish(item, when=None):
+    """Mark a build or suite as finished."""
+    if item.finished is not None:
+        raise Conflict(f"{kind_of(item)} {item.id} has already finished")
+    item.finished = when or utcnow()
+    db.session.flush()
+    return item
+
+
+def finish_case(case, result_status, when=None, **fields):
+    """Record a case's result and add it to its suite's and build's counters.
+
+    The conditional ``UPDATE … WHERE finished IS NULL`` makes two racing
+    finishes of the same case count once: the loser gets a :class:`Conflict`.
+    """
+    finished = when or utcnow()
+    fields = clip_case_text(fields)
+    if fields.get("duration") is None:
+        fields["duration"] = measured_duration(case.started, finished)
+    values = dict(fields, result_status=result_status, finished=finished)
+    result = db.session.execute(
+        update(TestCase)
+        .where(TestCase.id == case.id, TestCase.finished.is_(None))
+        .values(values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise Conflict(f"test case {case.id} has already finished")
+    deltas = case_contribution(result_status, values["duration"], fields.get("is_flaky", False))
+    bump_counters(case.suite_id, case.build_id, difference(deltas, dict.fromkeys(COUNTERS, 0)))
+    db.session.expire(case)
+    return case
+
+
+def update_case(case, **fields):
+    """Change a case's fields, moving its counts if its status, duration or flakiness change."""
+    db.session.refresh(case, with_for_update=True)
+    before = case_contribution(case.result_status, case.duration, case.is_flaky)
+    fields = clip_case_text(fields)
+    if fields.get("result_status") and case.finished is None and "finished" not in fields:
+        fields["finished"] = utcnow()
+    for name, value in fields.items():
+        setattr(case, name, value)
+    if "name" in fields:
+        case.test_key = test_key(case.suite.name, case.name)
+    db.session.flush()
+    after = case_contribution(case.result_status, case.duration, case.is_flaky)
+    bump_counters(case.suite_id, case.build_id, difference(after, before))
+    return case
+
+
+def rename_suite(suite, name):
+    """Rename a suite and re-key its cases, since a test's identity includes its suite name."""
+    suite.name = name
+    db.session.flush()
+    for case in db.session.scalars(select(TestCase).where(TestCase.suite_id == suite.id)):
+        case.test_key = test_key(name, case.name)
+    db.session.flush()
+
+
+def delete_case(case):
+    """Delete a case and take its counts off its suite and build."""
+    db.session.refresh(case, with_for_update=True)
+    contribution = case_contribution(case.result_status, case.duration, case.is_flaky)
+    contribution["cases_total"] = 1
+    bump_counters(case.suite_id, case.build_id, {k: -v for k, v in contribution.items() if v})
+    db.session.delete(case)
+    db.session.flush()
+
+
+def delete_suite(suite):
+    """Delete a suite with its cases and take their counts off the build."""
+    db.session.refresh(suite, with_for_update=True)
+    counts = {name: -getattr(suite, name) for name in COUNTERS if getattr(suite, name)}
+    values = {name: getattr(TestBuild, name) + delta for name, delta in counts.items()}
+    values["suites_total"] = TestBuild.suites_total - 1
+    db.session.execute(update(TestBuild).where(TestBuild.id == suite.build_id).values(values))
+    db.session.delete(suite)
+    db.session.flush()
+
+
+def delete_build(build):
+    """Delete a build with everything below it (nothing above keeps counts)."""
+    db.session.delete(build)
+    db.session.flush()
+
+
+def delete_instance(instance):
+    """Delete an instance with everything below it."""
+    db.session.delete(instance)
+    db.session.flush()
+
+
+def kind_of(item):
+    """Name an item's kind for messages: test build, test suite or test case."""
+    return {
+        TestBuild: "test build",
+        TestSuite: "test suite",
+        TestCase: "test case",
+        TestInstance: "test instance",
+    }[type(item)]
+
+
+CASE_ROW_FIELDS = (
+    "name", "started", "finished", "result_status", "duration", "message", "details",
+    "system_out", "system_err", "attempts", "is_flaky",
+)
+
+
+def add_cases(suite, build, cases):
+    """Insert many finished or pending cases into ``suite`` with one multi-row INSERT.
+
+    Counters move by the sum of the cases' contributions, in the same
+    transaction, exactly as if each case had been created on its own.
+
+    :param cases: mappings with ``name`` and any of :data:`CASE_ROW_FIELDS`.
+    """
+    if not cases:
+        return
+    totals = dict.fromkeys(COUNTERS, 0)
+    rows = []
+    for case in cases:
+        row = {field: case.get(field) for field in CASE_ROW_FIELDS}
+        row.update(clip_case_text({k: row[k] for k in ("message", "details", "system_out", "system_err")}))
+        row["attempts"] = row["attempts"] or 1
+        row["is_flaky"] = bool(row["is_flaky"])
+        row.update(
+            suite_id=suite.id,
+            build_id=build.id,
+            instance_id=build.instance_id,
+            test_key=test_key(suite.name, row["name"]),
+        )
+        rows.append(row)
+        for name, value in case_contribution(row["result_status"], row["duration"], row["is_flaky"]).items():
+            totals[name] += value
+    totals["cases_total"] = len(rows)
+    db.session.execute(insert(TestCase), rows)
+    bump_counters(suite.id, build.id, {k: v for k, v in totals.items() if v})
