@@ -50,11 +50,13 @@ def create_app(test_config=None):
 def register_extensions(app):
     """Bind the extensions to the app."""
     from webapp import security
+    from webapp import templating
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     security.init_app(app)
+    templating.init_app(app)
 
 
 def register_blueprints(app):

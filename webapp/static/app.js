@@ -1,0 +1,20 @@
+/* Greenbar page helpers: local times, and charts drawn from JSON data in the page. */
+(function () {
+  "use strict";
+
+  // show each <time datetime="…Z"> in the viewer's zone; the UTC value stays in the title
+  function localiseTimes(root) {
+    var format = new Intl.DateTimeFormat(undefined, {
+      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"
+    });
+    root.querySelectorAll("time[datetime]").forEach(function (element) {
+      var value = new Date(element.getAttribute("datetime"));
+      if (isNaN(value.getTime())) { return; }
+      element.title = element.getAttribute("datetime").replace("T", " ").replace("Z", " UTC");
+      element.textContent = format.format(value);
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
+  window.Greenbar = { localiseTimes: localiseTimes };
+})();
