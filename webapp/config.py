@@ -72,5 +72,4 @@ def from_environment(instance_path):
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": env_flag("GREENBAR_SECURE_COOKIES"),
         "BOOTSTRAP_SERVE_LOCAL": True,
-        "JSON_SORT_KEYS": False,
     }

@@ -32,6 +32,7 @@ from webapp.models import utcnow
 TOKEN_PREFIX = "gb_"  # noqa: S105 (a public marker, not a secret)
 PASSWORD_MEMORY_SECONDS = 300
 PASSWORD_MEMORY_SIZE = 1024
+API_LOGIN_HINT = "log in with HTTP Basic auth: your username and your password or an API token"
 
 
 def token_digest(token):
@@ -173,5 +174,5 @@ def init_app(app):
     def unauthorized():
         """Send API clients a Basic challenge and people to the login page."""
         if request.path.startswith("/api/") or "auth.login" not in app.view_functions:
-            abort(401)
+            abort(401, description=API_LOGIN_HINT)
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))

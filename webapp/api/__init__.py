@@ -18,6 +18,7 @@ from wtforms import ValidationError as CSRFValidationError
 
 from webapp.api import resources as r
 from webapp.extensions import csrf
+from webapp.security import API_LOGIN_HINT
 from webapp.security import write_role_for
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -78,7 +79,7 @@ def authenticate():
     if request.method == "OPTIONS":
         return
     if not current_user.is_authenticated:
-        abort(401)
+        abort(401, description=API_LOGIN_HINT)
     role = write_role_for(request.method)
     if not current_user.has_role(role):
         abort(403, description=f"this needs the {role} role")
