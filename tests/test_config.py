@@ -1,0 +1,52 @@
+"""Configuration from the environment, and the factory's wiring."""
+
+from webapp import create_app
+from webapp.config import engine_options
+
+
+def test_secret_key_is_generated_once_and_kept(tmp_path, monkeypatch):
+    """Does make run keep one generated key across restarts, readable only by its owner?"""
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setenv("GREENBAR_INSTANCE_PATH", str(tmp_path))
+    first = create_app().config["SECRET_KEY"]
+    second = create_app().config["SECRET_KEY"]
+    assert first == second and len(first) == 64
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_environment_overrides(tmp_path, monkeypatch):
+    """Do DATABASE_URL, SECRET_KEY and the upload limit come from the environment?"""
+    monkeypatch.setenv("GREENBAR_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("SECRET_KEY", "from-env")
+    monkeypatch.setenv("DATABASE_URL", "mysql+pymysql://u:p@db.example/greenbar")
+    monkeypatch.setenv("GREENBAR_MAX_UPLOAD_MB", "7")
+    config = create_app().config
+    assert config["SECRET_KEY"] == "from-env"
+    assert config["SQLALCHEMY_DATABASE_URI"].startswith("mysql+pymysql://")
+    assert config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_pre_ping"] is True
+    assert config["MAX_CONTENT_LENGTH"] == 7 * 1024 * 1024
+
+
+def test_sqlite_is_the_default(tmp_path, monkeypatch):
+    """Without DATABASE_URL, is the database a SQLite file in the instance folder?"""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("GREENBAR_INSTANCE_PATH", str(tmp_path))
+    assert create_app().config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/greenbar.sqlite3"
+    assert engine_options("sqlite:///x") == {}
+
+
+def test_proxy_headers_are_trusted_one_hop(sqlite_app):
+    """Behind nginx, does the app see the client's scheme and address (ProxyFix)?"""
+    seen = {}
+
+    @sqlite_app.get("/_probe")
+    def probe():
+        from flask import request
+
+        seen.update(scheme=request.scheme, remote=request.remote_addr)
+        return "ok"
+
+    sqlite_app.test_client().get(
+        "/_probe", headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    )
+    assert seen == {"scheme": "https", "remote": "203.0.113.9"}

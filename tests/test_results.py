@@ -1,0 +1,152 @@
+"""The write path keeps suite and build counters equal to what the case rows say."""
+
+import pytest
+from sqlalchemy import func
+from sqlalchemy import select
+
+from tests.factories import make_build
+from tests.factories import make_case
+from tests.factories import make_instance
+from tests.factories import make_suite
+from webapp import results
+from webapp.extensions import db
+from webapp.models import TestBuild
+from webapp.models import TestCase
+from webapp.models import TestSuite
+from webapp.models import test_key
+
+
+def counted_from_rows(parent_column, parent_id):
+    """Count case rows directly: what the counters must equal."""
+    rows = db.session.execute(
+        select(TestCase.result_status, func.count(), func.coalesce(func.sum(TestCase.duration), 0))
+        .where(parent_column == parent_id)
+        .group_by(TestCase.result_status)
+    ).all()
+    counts = {"cases_total": 0, "passed": 0, "failed": 0, "errored": 0, "skipped": 0, "cases_duration": 0.0}
+    for status, number, duration in rows:
+        counts["cases_total"] += number
+        if status is not None:
+            counts[results.STATUS_COUNTER[status]] += number
+            counts["cases_duration"] += float(duration)
+    counts["cases_duration"] = round(counts["cases_duration"], 6)
+    return counts
+
+
+def stored_counters(model, item_id):
+    """Read the stored counters of a suite or build afresh."""
+    db.session.expire_all()
+    item = db.session.get(model, item_id)
+    counts = {name: getattr(item, name) for name in ("cases_total", "passed", "failed", "errored", "skipped")}
+    counts["cases_duration"] = round(item.cases_duration, 6)
+    return counts
+
+
+def assert_exact(suite_id, build_id):
+    """Counters of the suite and build match their case rows."""
+    assert stored_counters(TestSuite, suite_id) == counted_from_rows(TestCase.suite_id, suite_id)
+    assert stored_counters(TestBuild, build_id) == counted_from_rows(TestCase.build_id, build_id)
+
+
+@pytest.fixture
+def tree(app):
+    """An instance with one build and one suite, inside an app context."""
+    with app.app_context():
+        instance = make_instance()
+        build = make_build(instance)
+        suite = make_suite(build)
+        yield build, suite
+
+
+def test_create_and_finish_cases_count_once(tree):
+    """Do creating, finishing and creating-finished cases each count exactly once?"""
+    build, suite = tree
+    pending = make_case(suite, "pending")
+    make_case(suite, "done", result_status="SKIPPED", duration=0.5)
+    results.finish_case(pending, "FAILED", duration=1.25, message="boom")
+    db.session.commit()
+    assert_exact(suite.id, build.id)
+    assert stored_counters(TestSuite, suite.id)["failed"] == 1
+
+
+def test_finishing_twice_is_a_conflict_and_counts_once(tree):
+    """Is a second finish refused without touching the counters?"""
+    build, suite = tree
+    case = make_case(suite, "once")
+    results.finish_case(case, "SUCCESS")
+    db.session.commit()
+    with pytest.raises(results.Conflict):
+        results.finish_case(db.session.get(TestCase, case.id), "FAILED")
+    db.session.rollback()
+    assert stored_counters(TestSuite, suite.id)["passed"] == 1
+    assert_exact(suite.id, build.id)
+
+
+def test_status_edit_moves_counts(tree):
+    """Does changing FAILED to SUCCESS move one count from failed to passed?"""
+    build, suite = tree
+    case = make_case(suite, "edited", result_status="FAILED", duration=2.0)
+    results.update_case(case, result_status="SUCCESS", duration=3.0)
+    db.session.commit()
+    counts = stored_counters(TestBuild, build.id)
+    assert (counts["failed"], counts["passed"], counts["cases_duration"]) == (0, 1, 3.0)
+    assert_exact(suite.id, build.id)
+
+
+def test_deletes_keep_counters_exact(tree):
+    """Do case and suite deletes take exactly their counts off?"""
+    build, suite = tree
+    other = make_suite(build, "other")
+    for index, status in enumerate(["SUCCESS", "FAILED", "ERROR", None]):
+        make_case(suite, f"case{index}", result_status=status, duration=1.0 if status else None)
+        make_case(other, f"case{index}", result_status=status, duration=1.0 if status else None)
+    victim = db.session.scalar(
+        select(TestCase).where(TestCase.suite_id == suite.id, TestCase.name == "case1")
+    )
+    results.delete_case(victim)
+    db.session.commit()
+    assert_exact(suite.id, build.id)
+    results.delete_suite(db.session.get(TestSuite, other.id))
+    db.session.commit()
+    assert_exact(suite.id, build.id)
+    assert db.session.get(TestBuild, build.id).suites_total == 1
+
+
+def test_bulk_add_matches_single_creates(tree):
+    """Does add_cases leave the same counters as creating each case alone?"""
+    build, suite = tree
+    rows = [{"name": f"bulk{i}", "result_status": s, "duration": 0.25}
+            for i, s in enumerate(["SUCCESS", "SUCCESS", "FAILED", "SKIPPED", None])]
+    rows[0]["is_flaky"] = True
+    results.add_cases(suite, build, rows)
+    db.session.commit()
+    assert_exact(suite.id, build.id)
+    assert stored_counters(TestSuite, suite.id)["cases_total"] == 5
+    assert db.session.get(TestSuite, suite.id).flaky == 1
+
+
+def test_deleting_a_build_removes_its_tree(tree):
+    """Does deleting a build cascade to its suites and cases on both databases?"""
+    build, suite = tree
+    make_case(suite, "gone", result_status="SUCCESS")
+    results.delete_build(db.session.get(TestBuild, build.id))
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(TestCase)) == 0
+    assert db.session.scalar(select(func.count()).select_from(TestSuite)) == 0
+
+
+def test_long_text_is_truncated_with_a_marker(tree):
+    """Are tracebacks cut at the documented limit, saying how much was dropped?"""
+    build, suite = tree
+    case = make_case(suite, "long", result_status="FAILED", details="x" * (results.DETAILS_LIMIT + 10))
+    assert case.details.endswith("[truncated 10 characters]")
+    assert case.details.startswith("x" * results.DETAILS_LIMIT)
+
+
+def test_renaming_a_suite_rekeys_its_cases(tree):
+    """Is a test's identity (suite name + case name) kept right after a rename?"""
+    build, suite = tree
+    case = make_case(suite, "keyed")
+    results.rename_suite(suite, "renamed")
+    db.session.commit()
+    assert db.session.get(TestCase, case.id).test_key == test_key("renamed", "keyed")
