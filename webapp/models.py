@@ -76,6 +76,9 @@ def test_key(suite_name, case_name):
     return hashlib.blake2b(f"{suite_name}\x1f{case_name}".encode(), digest_size=16).hexdigest()
 
 
+test_key.__test__ = False  # a helper, not a test, for pytest modules that import it
+
+
 class User(UserMixin, db.Model):
     """A person or CI account; ``role`` is one of :data:`ROLES`."""
 
