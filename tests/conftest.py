@@ -6,6 +6,7 @@ test that uses it on both databases.
 """
 
 import base64
+import functools
 import os
 import uuid
 
@@ -13,10 +14,13 @@ import pymysql
 import pytest
 import sqlalchemy as sa
 from flask_migrate import upgrade
+from werkzeug.security import generate_password_hash
 
 from tests.factories import make_user
 from webapp import create_app
 from webapp.extensions import db
+from webapp.models import User
+from webapp.security import issue_token
 
 MYSQL_SERVER = os.environ.get("TEST_DATABASE_URL", "mysql+pymysql://root@127.0.0.1:3306/")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -195,3 +199,31 @@ class ApiActions:
 def api(app, client):
     """API helper acting as a maintainer (the CI role) unless told otherwise."""
     return ApiActions(app, client).as_role("maintainer")
+
+
+@functools.cache
+def slow_hash_once(password):
+    """A password hash computed once per session: scrypt takes ~0.2 s, too slow for every test."""
+    return generate_password_hash(password)
+
+
+def make_token_user(app, role, username=None, active=True):
+    """Create a user of ``role`` with an API token; return Basic-auth headers that use the token."""
+    with app.app_context():
+        user = User(
+            username=username or f"{role}-token-user",
+            role=role,
+            active=active,
+            password_hash=slow_hash_once("s3cret-pass"),
+        )
+        db.session.add(user)
+        db.session.flush()
+        secret = issue_token(user, "tests")[1]
+        db.session.commit()
+        return basic_auth(user.username, secret)
+
+
+@pytest.fixture
+def token_auth(app):
+    """Return ``make(role, username=None, active=True)`` → Basic-auth headers with a new user's token."""
+    return functools.partial(make_token_user, app)
