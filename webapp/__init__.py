@@ -67,8 +67,10 @@ def register_blueprints(app):
     from webapp import cli
     from webapp import errors
     from webapp import health
+    from webapp import views
 
     health.init_app(app)
+    views.init_app(app)
     api.init_app(app)
     errors.init_app(app)
     cli.init_app(app)

@@ -1,0 +1,321 @@
+"""Queries behind the report pages.
+
+Lists page with LIMIT/OFFSET over indexed columns and take their totals from
+the builds' and suites' counters, so a build with 100,000 cases opens as fast
+as one with ten: no page counts case rows, except a suite page filtered by
+status or searched by name, whose count is bounded by one suite's index range.
+"""
+
+import math
+from dataclasses import dataclass
+
+from sqlalchemy import case
+from sqlalchemy import func
+from sqlalchemy import literal_column
+from sqlalchemy import or_
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import TestBuild
+from webapp.models import TestCase
+from webapp.models import TestInstance
+from webapp.models import TestSuite
+
+PER_PAGE = 25
+SPARKLINE_BUILDS = 20
+
+# failed and errored cases first, then the rest; the values follow the index order
+STATUS_RANK = case(
+    (TestCase.result_status == "ERROR", 0),
+    (TestCase.result_status == "FAILED", 1),
+    else_=2,
+)
+
+
+@dataclass
+class Page:
+    """One page of a list: its rows, its number, and the size of the whole list."""
+
+    items: list
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self):
+        """Number of pages (at least one, so an empty list still has page 1)."""
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def has_prev(self):
+        """Whether a previous page exists."""
+        return self.page > 1
+
+    @property
+    def has_next(self):
+        """Whether a next page exists."""
+        return self.page < self.pages
+
+    @property
+    def offset(self):
+        """Rows before this page."""
+        return (self.page - 1) * self.per_page
+
+    def window(self, around=2):
+        """Page numbers to show: first, last and a few around the current one; None marks a gap."""
+        shown = {1, self.pages, *range(self.page - around, self.page + around + 1)}
+        numbers = sorted(n for n in shown if 1 <= n <= self.pages)
+        result = []
+        for previous, number in zip([0, *numbers], numbers, strict=False):
+            if number - previous > 1:
+                result.append(None)
+            result.append(number)
+        return result
+
+
+def clamp_page(page, total, per_page=PER_PAGE):
+    """Return a page number within the list's pages."""
+    last = max(1, math.ceil(total / per_page))
+    return min(max(page, 1), last)
+
+
+def fetch_page(statement, page, total, per_page=PER_PAGE):
+    """Run ``statement`` for one page, given the list's total."""
+    page = clamp_page(page, total, per_page)
+    rows = db.session.scalars(statement.limit(per_page).offset((page - 1) * per_page)).all()
+    return Page(items=list(rows), page=page, per_page=per_page, total=total)
+
+
+def like_pattern(term):
+    """A LIKE pattern matching ``term`` anywhere, with its wildcards taken literally."""
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def instances_page(page, search=None):
+    """Instances by name, optionally those whose name or description contains ``search``."""
+    condition = True
+    if search:
+        pattern = like_pattern(search)
+        condition = or_(
+            TestInstance.name.like(pattern, escape="\\"), TestInstance.description.like(pattern, escape="\\")
+        )
+    total = db.session.scalar(select(func.count(TestInstance.id)).where(condition))
+    statement = select(TestInstance).where(condition).order_by(TestInstance.name, TestInstance.id)
+    return fetch_page(statement, page, total)
+
+
+def recent_builds_by_instance(instance_ids, limit=SPARKLINE_BUILDS):
+    """The newest ``limit`` builds of each instance, oldest first: ``{instance_id: [build, ...]}``."""
+    if not instance_ids:
+        return {}
+    rank = (
+        func.row_number()
+        .over(partition_by=TestBuild.instance_id, order_by=TestBuild.number.desc())
+        .label("rank")
+    )
+    ranked = select(TestBuild.id, rank).where(TestBuild.instance_id.in_(instance_ids)).subquery()
+    statement = (
+        select(TestBuild)
+        .join(ranked, ranked.c.id == TestBuild.id)
+        .where(ranked.c.rank <= limit)
+        .order_by(TestBuild.instance_id, TestBuild.number)
+    )
+    grouped = {instance_id: [] for instance_id in instance_ids}
+    for build in db.session.scalars(statement):
+        grouped[build.instance_id].append(build)
+    return grouped
+
+
+# build columns people may sort by: the allow-list maps a name in the URL to an expression
+def build_sort_columns():
+    """The allow-listed sort keys of the builds table."""
+    ran = TestBuild.passed + TestBuild.failed + TestBuild.errored
+    return {
+        "number": TestBuild.number,
+        "started": TestBuild.started,
+        "duration": seconds_between(TestBuild.started, TestBuild.finished),
+        "passed": TestBuild.passed,
+        "failed": TestBuild.failed,
+        "errored": TestBuild.errored,
+        "skipped": TestBuild.skipped,
+        "pass_rate": TestBuild.passed * 1.0 / func.nullif(ran, 0),
+    }
+
+
+def seconds_between(start, end):
+    """An SQL expression for the seconds from ``start`` to ``end`` on MySQL or SQLite."""
+    if db.session.get_bind().dialect.name == "mysql":
+        return func.timestampdiff(literal_column("MICROSECOND"), start, end) / 1e6
+    return (func.julianday(end) - func.julianday(start)) * 86400.0
+
+
+def parse_sort(value, columns, default):
+    """Return ``(key, descending)`` for a ``sort`` value like ``-number``; unknown keys get the default."""
+    value = value or default
+    key = value.lstrip("-")
+    if key not in columns:
+        value, key = default, default.lstrip("-")
+    return key, value.startswith("-")
+
+
+def instance_branches(instance_id):
+    """The distinct branches an instance's builds ran on, by name."""
+    statement = (
+        select(TestBuild.branch)
+        .where(TestBuild.instance_id == instance_id, TestBuild.branch.is_not(None))
+        .distinct()
+        .order_by(TestBuild.branch)
+    )
+    return list(db.session.scalars(statement))
+
+
+def builds_page(instance_id, page, sort="-number", branch=None):
+    """An instance's builds, sorted by an allow-listed column and optionally on one branch."""
+    conditions = [TestBuild.instance_id == instance_id]
+    if branch:
+        conditions.append(TestBuild.branch == branch)
+    columns = build_sort_columns()
+    key, descending = parse_sort(sort, columns, "-number")
+    order = columns[key].desc() if descending else columns[key].asc()
+    total = db.session.scalar(select(func.count(TestBuild.id)).where(*conditions))
+    statement = select(TestBuild).where(*conditions).order_by(order, TestBuild.number.desc())
+    return fetch_page(statement, page, total), ("-" if descending else "") + key
+
+
+def recent_builds(instance_id, limit, branch=None):
+    """The newest ``limit`` builds of an instance, oldest first, for its trend charts."""
+    conditions = [TestBuild.instance_id == instance_id]
+    if branch:
+        conditions.append(TestBuild.branch == branch)
+    statement = select(TestBuild).where(*conditions).order_by(TestBuild.number.desc()).limit(limit)
+    return list(reversed(db.session.scalars(statement).all()))
+
+
+def neighbour_builds(build):
+    """The builds numbered just before and after ``build`` in its instance: ``(previous, next)``."""
+    same_instance = TestBuild.instance_id == build.instance_id
+    previous = db.session.scalar(
+        select(TestBuild)
+        .where(same_instance, TestBuild.number < build.number)
+        .order_by(TestBuild.number.desc())
+    )
+    following = db.session.scalar(
+        select(TestBuild).where(same_instance, TestBuild.number > build.number).order_by(TestBuild.number)
+    )
+    return previous, following
+
+
+def suites_page(build, page):
+    """A build's suites, those with errors or failures first, then by name; total from the counter."""
+    statement = (
+        select(TestSuite)
+        .where(TestSuite.build_id == build.id)
+        .order_by((TestSuite.errored + TestSuite.failed > 0).desc(), TestSuite.name)
+    )
+    return fetch_page(statement, page, build.suites_total)
+
+
+# the order cases are listed in: problems first, unfinished last
+STATUS_ORDER = ("ERROR", "FAILED", "SUCCESS", "SKIPPED", None)
+
+
+def status_counts(item):
+    """How many cases of a build or suite have each status (None: not finished), from its counters."""
+    finished = item.passed + item.failed + item.errored + item.skipped
+    return {
+        "ERROR": item.errored,
+        "FAILED": item.failed,
+        "SUCCESS": item.passed,
+        "SKIPPED": item.skipped,
+        None: max(item.cases_total - finished, 0),
+    }
+
+
+def cases_by_status(parent_column, parent_id, counts, statuses, page, per_page=PER_PAGE):
+    """One page of the cases with ``statuses``, in that order, each status by id.
+
+    Each status is a contiguous range of the ``(parent, result_status)`` index,
+    and ``counts`` (from counters) says how long each range is, so a page is
+    one or two short index range reads however many cases the parent holds.
+    """
+    total = sum(counts[status] for status in statuses)
+    page = clamp_page(page, total, per_page)
+    skip, wanted, rows = (page - 1) * per_page, per_page, []
+    for status in statuses:
+        if wanted == 0:
+            break
+        if skip >= counts[status]:
+            skip -= counts[status]
+            continue
+        statement = (
+            select(TestCase)
+            .where(parent_column == parent_id, status_condition(status))
+            .order_by(TestCase.id)
+            .limit(wanted)
+            .offset(skip)
+        )
+        found = db.session.scalars(statement).all()
+        rows.extend(found)
+        wanted -= len(found)
+        skip = 0
+    return Page(items=rows, page=page, per_page=per_page, total=total)
+
+
+def suite_names(suite_ids):
+    """Names of some suites: ``{suite_id: name}``."""
+    if not suite_ids:
+        return {}
+    statement = select(TestSuite.id, TestSuite.name).where(TestSuite.id.in_(suite_ids))
+    return {row.id: row.name for row in db.session.execute(statement)}
+
+
+def build_problem_cases(build, page):
+    """A build's errored then failed cases, one page at a time."""
+    return cases_by_status(TestCase.build_id, build.id, status_counts(build), ("ERROR", "FAILED"), page)
+
+
+def suite_cases(suite, page, status=STATUS_ORDER, search=None):
+    """A suite's cases, problems first; ``status`` narrows them, ``search`` matches names.
+
+    Without a search the page comes from the status index and the counters;
+    a name search has to read the suite's rows, so it counts its matches.
+    """
+    statuses = status if isinstance(status, tuple) else (status,)
+    if not search:
+        return cases_by_status(TestCase.suite_id, suite.id, status_counts(suite), statuses, page)
+    conditions = [TestCase.suite_id == suite.id, TestCase.name.like(like_pattern(search), escape="\\")]
+    if statuses != STATUS_ORDER:
+        conditions.append(status_condition(statuses[0]))
+    total = db.session.scalar(select(func.count(TestCase.id)).where(*conditions))
+    statement = select(TestCase).where(*conditions).order_by(STATUS_RANK, TestCase.name)
+    return fetch_page(statement, page, total)
+
+
+def status_condition(status):
+    """The SQL condition for one case status, where None means not finished yet."""
+    return TestCase.result_status.is_(None) if status is None else TestCase.result_status == status
+
+
+def case_history(case, limit=50):
+    """The same test (suite and case name) in the instance's builds, newest first.
+
+    One read of the ``(instance_id, test_key, build_id)`` index; rows carry
+    ``case_id, build_id, suite_id, status, duration, started, number``.
+    """
+    statement = (
+        select(
+            TestCase.id.label("case_id"),
+            TestCase.build_id,
+            TestCase.suite_id,
+            TestCase.result_status.label("status"),
+            TestCase.duration,
+            TestCase.started,
+            TestBuild.number,
+        )
+        .join(TestBuild, TestBuild.id == TestCase.build_id)
+        .where(TestCase.instance_id == case.instance_id, TestCase.test_key == case.test_key)
+        .order_by(TestCase.build_id.desc())
+        .limit(limit)
+    )
+    return [row._asdict() for row in db.session.execute(statement)]

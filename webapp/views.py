@@ -1,0 +1,201 @@
+"""The report pages: instances → instance → build → suite → case, all behind login.
+
+Views read their query parameters leniently (a bad ``page`` or ``sort`` falls
+back to the default rather than failing) and leave querying to
+:mod:`webapp.queries`.
+"""
+
+from flask import Blueprint
+from flask import abort
+from flask import render_template
+from flask import request
+from flask import url_for
+from flask_login import login_required
+
+from webapp import queries
+from webapp.extensions import db
+from webapp.models import STATUSES
+from webapp.models import TestBuild
+from webapp.models import TestCase
+from webapp.models import TestInstance
+from webapp.models import TestSuite
+from webapp.templating import build_duration
+
+bp = Blueprint("pages", __name__)
+
+MAX_SEARCH = 255
+MAX_ID = 2**63 - 1
+TREND_SIZES = (10, 30, 100)
+UNFINISHED = "unfinished"
+
+
+def get_or_404(model, item_id, kind):
+    """Load one row by id, or abort with a 404 that names what was missing.
+
+    :raise 404: when no such row exists (ids beyond BIGINT never do).
+    """
+    item = db.session.get(model, item_id) if item_id <= MAX_ID else None
+    if item is None:
+        abort(404, description=f"There is no {kind} with id {item_id}.")
+    return item
+
+
+def get_instance_or_404(instance_id):
+    """Load a test instance or abort 404."""
+    return get_or_404(TestInstance, instance_id, "test instance")
+
+
+def get_build_or_404(build_id):
+    """Load a test build or abort 404."""
+    return get_or_404(TestBuild, build_id, "test build")
+
+
+def get_suite_or_404(suite_id):
+    """Load a test suite or abort 404."""
+    return get_or_404(TestSuite, suite_id, "test suite")
+
+
+def get_case_or_404(case_id):
+    """Load a test case or abort 404."""
+    return get_or_404(TestCase, case_id, "test case")
+
+
+def int_arg(name, default=1):
+    """A positive integer query parameter; anything else gives the default."""
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() and len(value) < 10 and int(value) > 0 else default
+
+
+def text_arg(name):
+    """A text query parameter, stripped and cut to a sane length, or None."""
+    return request.args.get(name, "").strip()[:MAX_SEARCH] or None
+
+
+def status_arg():
+    """The suite page's status filter: a status, None for unfinished cases, or all of them."""
+    value = request.args.get("status", "")
+    if value in STATUSES:
+        return value
+    if value == UNFINISHED:
+        return None
+    return queries.STATUS_ORDER
+
+
+def trend_chart_data(builds):
+    """The instance page's chart series, oldest build first, with each point's build link."""
+    return {
+        "labels": [f"#{item.number}" for item in builds],
+        "links": [url_for("pages.build", build_id=item.id) for item in builds],
+        "pass_rate": [None if item.pass_rate is None else round(item.pass_rate * 100, 2) for item in builds],
+        "duration": [build_duration(item) for item in builds],
+        "passed": [item.passed for item in builds],
+        "failed": [item.failed for item in builds],
+        "errored": [item.errored for item in builds],
+        "skipped": [item.skipped for item in builds],
+    }
+
+
+def history_chart_data(history):
+    """The case page's history series, oldest first, with each point's build link."""
+    ordered = list(reversed(history))
+    return {
+        "labels": [f"#{row['number']}" for row in ordered],
+        "links": [url_for("pages.build", build_id=row["build_id"]) for row in ordered],
+        "duration": [row["duration"] for row in ordered],
+        "status": [row["status"] for row in ordered],
+    }
+
+
+@bp.get("/")
+@login_required
+def instances():
+    """List the instances with their latest build and a pass-rate sparkline."""
+    search = text_arg("q")
+    page = queries.instances_page(int_arg("page"), search)
+    recent = queries.recent_builds_by_instance([instance.id for instance in page.items])
+    return render_template("pages/instances.html", page=page, recent=recent, search=search)
+
+
+@bp.get("/instances/<int:instance_id>")
+@login_required
+def instance(instance_id):
+    """Show an instance's builds (sortable, by branch) and trend charts of its recent builds."""
+    item = get_instance_or_404(instance_id)
+    branch = text_arg("branch")
+    page, sort = queries.builds_page(item.id, int_arg("page"), request.args.get("sort"), branch)
+    size = int_arg("n", 30)
+    size = size if size in TREND_SIZES else 30
+    trend = queries.recent_builds(item.id, size, branch)
+    return render_template(
+        "pages/instance.html",
+        instance=item,
+        page=page,
+        sort=sort,
+        branch=branch,
+        branches=queries.instance_branches(item.id),
+        trend=trend,
+        chart_data=trend_chart_data(trend),
+        trend_size=size,
+        trend_sizes=TREND_SIZES,
+    )
+
+
+@bp.get("/builds/<int:build_id>")
+@login_required
+def build(build_id):
+    """Show a build's summary, its failed and errored cases, then its suites."""
+    item = get_build_or_404(build_id)
+    previous, following = queries.neighbour_builds(item)
+    problems = queries.build_problem_cases(item, int_arg("fpage"))
+    return render_template(
+        "pages/build.html",
+        build=item,
+        instance=item.instance,
+        previous=previous,
+        following=following,
+        problems=problems,
+        suite_names=queries.suite_names({case.suite_id for case in problems.items}),
+        suites=queries.suites_page(item, int_arg("page")),
+    )
+
+
+@bp.get("/suites/<int:suite_id>")
+@login_required
+def suite(suite_id):
+    """Show a suite's cases, problems first, with a status filter and a name search."""
+    item = get_suite_or_404(suite_id)
+    status = status_arg()
+    search = text_arg("q")
+    page = queries.suite_cases(item, int_arg("page"), status, search)
+    return render_template(
+        "pages/suite.html",
+        suite=item,
+        build=item.build,
+        instance=item.build.instance,
+        page=page,
+        status=request.args.get("status") if status != queries.STATUS_ORDER else "",
+        search=search,
+        counts=queries.status_counts(item),
+    )
+
+
+@bp.get("/cases/<int:case_id>")
+@login_required
+def case(case_id):
+    """Show a case's result, message and details, and its history in earlier builds."""
+    item = get_case_or_404(case_id)
+    history = queries.case_history(item)
+    return render_template(
+        "pages/case.html",
+        case=item,
+        suite=item.suite,
+        build=item.suite.build,
+        instance=item.suite.build.instance,
+        history=history,
+        chart_data=history_chart_data(history),
+    )
+
+
+def init_app(app):
+    """Register the pages blueprint."""
+    app.register_blueprint(bp)
