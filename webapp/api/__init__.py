@@ -24,14 +24,16 @@ from webapp.security import write_role_for
 bp = Blueprint("api", __name__, url_prefix="/api")
 csrf.exempt(bp)
 
+# ids are 32-bit columns: a larger number is simply not found (SQLite would overflow on it)
+ID = "<int(max=2147483647):{}>/"
 INSTANCES = "/test-instance/"
-INSTANCE = INSTANCES + "<int:instance_id>/"
+INSTANCE = INSTANCES + ID.format("instance_id")
 BUILDS = INSTANCE + "test-build/"
-BUILD = BUILDS + "<int:build_id>/"
+BUILD = BUILDS + ID.format("build_id")
 SUITES = BUILD + "test-suite/"
-SUITE = SUITES + "<int:suite_id>/"
+SUITE = SUITES + ID.format("suite_id")
 CASES = SUITE + "test-case/"
-CASE = CASES + "<int:case_id>/"
+CASE = CASES + ID.format("case_id")
 
 
 def add_route(rule, endpoint, view, methods):

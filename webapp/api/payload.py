@@ -5,6 +5,7 @@ turn into a 400 whose ``fields`` say what was wrong with each field.
 """
 
 import math
+import re
 from datetime import datetime
 from datetime import timezone
 
@@ -15,6 +16,10 @@ from webapp.models import STATUSES
 
 # the latest time we accept, as Unix seconds (year 3000): beyond it is a client bug
 MAX_EPOCH = 32503680000
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime.fromtimestamp(MAX_EPOCH, timezone.utc)
+# plain ASCII digits only: int() alone would also take "1_000", " 7 " or Arabic-Indic digits
+QUERY_INT = re.compile(r"-?[0-9]{1,20}")
 
 
 class ValidationError(Exception):
@@ -34,6 +39,8 @@ def read_json_object():
         body = request.get_json(force=True)
     except BadRequest:
         raise ValidationError("the request body is not valid JSON (UTF-8)") from None
+    except RecursionError:
+        raise ValidationError("the request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise ValidationError("the request body must be a JSON object")
     return body
@@ -50,22 +57,36 @@ def parse_time(value):
             raise ValueError("Unix seconds out of range")
         return datetime.fromtimestamp(value, timezone.utc)
     if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise ValueError("expected an ISO 8601 time such as 2021-12-24T18:58:07.123Z") from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
-        return parsed.astimezone(timezone.utc)
+        return parse_iso(value)
     raise ValueError("expected an ISO 8601 time or Unix seconds")
 
 
-def text(max_length=None, required=False, nullable=True):
-    """A string field; ``max_length`` None means any length (stored truncated)."""
+def parse_iso(value):
+    """Parse an ISO 8601 string (naive means UTC) between 1970 and 3000 into aware UTC."""
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        raise ValueError("expected an ISO 8601 time such as 2021-12-24T18:58:07.123Z") from None
+    # the same window as Unix seconds; MySQL's DATETIME cannot store year 1 anyway
+    if not EARLIEST <= parsed <= LATEST:
+        raise ValueError("time out of range (1970 to 3000)")
+    return parsed
+
+
+def text(max_length=None, required=False, max_bytes=None):
+    """A string field; ``max_length`` None means any length (stored truncated).
+
+    A required field (a name) may not be null or blank either.
+
+    :param max_bytes: a limit on the UTF-8 size, for MySQL TEXT columns (64 KB).
+    """
 
     def check(value):
         if value is None:
-            if not nullable:
+            if required:
                 raise ValueError("must not be null")
             return None
         if not isinstance(value, str):
@@ -74,6 +95,13 @@ def text(max_length=None, required=False, nullable=True):
             raise ValueError("must not be empty")
         if max_length is not None and len(value) > max_length:
             raise ValueError(f"must be at most {max_length} characters")
+        try:
+            encoded = value.encode()
+        except UnicodeEncodeError:
+            # JSON escapes can smuggle in lone surrogates, which no database column can store
+            raise ValueError("must be valid Unicode (no lone surrogates)") from None
+        if max_bytes is not None and len(encoded) > max_bytes:
+            raise ValueError(f"must be at most {max_bytes} bytes in UTF-8")
         return value.strip() if required else value
 
     check.required = required
@@ -169,10 +197,9 @@ def query_int(name, default, minimum, maximum):
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError(f"{name} must be an integer", {name: "must be an integer"}) from None
+    if not QUERY_INT.fullmatch(raw):
+        raise ValidationError(f"{name} must be an integer", {name: "must be an integer"})
+    value = int(raw)
     if not minimum <= value <= maximum:
         message = f"must be between {minimum} and {maximum}"
         raise ValidationError(f"{name} {message}", {name: message})
