@@ -1,0 +1,533 @@
+"""Statistics over recorded results: plain query functions used by the API and the pages.
+
+Every function takes ids or model objects and returns dicts and lists of plain
+data (numbers, strings, datetimes). Cost rules, so pages stay fast as history
+grows:
+
+- per-build figures and trends read only the builds' counters;
+- window statistics (top failing, slowest, flaky, regressions) read the case
+  rows of the last N builds only, through indexes, and aggregate inside the
+  database so that only the answer travels back; their cost grows with N and
+  the builds' size, never with the total number of stored cases;
+- one test's history is a range of the ``(instance_id, test_key, build_id)`` index.
+
+Definitions (documented in the README):
+
+- a *run* of a test is its case in one build with status SUCCESS, FAILED or
+  ERROR; skipped and unfinished cases are not runs;
+- a run *fails* when its status is FAILED or ERROR;
+- a *flip* is a change between passing and failing from one run of a test to
+  its next run (builds in number order, skips left out);
+- a *retried pass* is a run that failed and then passed on a re-run in the
+  same build (the case's ``is_flaky`` flag);
+- the *flaky score* is ``(flips + retried passes) / runs``: 0 for a stable
+  test, about 1 for one that alternates every build or needs a retry every
+  time;
+- the *median* duration is the middle value (the mean of the two middle values
+  for an even count) and the *p95* the nearest-rank 95th percentile, over runs
+  with a known duration.
+"""
+
+from sqlalchemy import and_
+from sqlalchemy import case
+from sqlalchemy import func
+from sqlalchemy import or_
+from sqlalchemy import select
+from sqlalchemy import union
+from sqlalchemy.orm import aliased
+
+from webapp.extensions import db
+from webapp.models import TestBuild
+from webapp.models import TestCase
+from webapp.models import TestSuite
+
+FAILING = ("FAILED", "ERROR")
+RAN = ("SUCCESS", "FAILED", "ERROR")
+DEFAULT_WINDOW = 30
+# a duration regression: at least this many times the test's own median, and
+# this many seconds more, over at least this many earlier runs
+REGRESSION_FACTOR = 2.0
+REGRESSION_MIN_INCREASE = 0.1
+REGRESSION_MIN_RUNS = 3
+
+
+def seconds(value):
+    """Round a duration read from the database (MySQL FLOAT is single precision)."""
+    return None if value is None else round(float(value), 6)
+
+
+def elapsed(item):
+    """Wall-clock seconds from start to finish, or None when either is unknown."""
+    if item.started is None or item.finished is None or item.finished < item.started:
+        return None
+    return round((item.finished - item.started).total_seconds(), 6)
+
+
+def build_ref(build):
+    """The identifying fields of a build."""
+    return {
+        "id": build.id,
+        "number": build.number,
+        "name": build.name,
+        "branch": build.branch,
+        "revision": build.revision,
+        "started": build.started,
+        "finished": build.finished,
+    }
+
+
+def build_summary(build):
+    """Counts per status, pass rate, durations and suite count of a build, from its counters.
+
+    ``duration`` is the sum of its cases' durations; ``elapsed`` the wall-clock
+    time from start to finish; ``pending`` the cases without a result yet.
+    """
+    counts = {"SUCCESS": build.passed, "FAILED": build.failed, "ERROR": build.errored,
+              "SKIPPED": build.skipped}
+    return dict(
+        build_ref(build),
+        counts=counts,
+        cases_total=build.cases_total,
+        pending=build.cases_total - sum(counts.values()),
+        flaky=build.flaky,
+        pass_rate=build.pass_rate,
+        duration=seconds(build.cases_duration or 0.0),
+        elapsed=elapsed(build),
+        suites_total=build.suites_total,
+        status=build.status,
+    )
+
+
+def previous_build(build):
+    """The build of the same instance with the next lower number, or None."""
+    return db.session.scalar(
+        select(TestBuild)
+        .where(TestBuild.instance_id == build.instance_id, TestBuild.number < build.number)
+        .order_by(TestBuild.number.desc())
+        .limit(1)
+    )
+
+
+def paired_cases(build_id, base_id, condition, limit, inner=False):
+    """Cases of one build with the same test's case in another build, filtered by ``condition``.
+
+    ``condition`` is a function of the two aliases ``(case, other)``; ``other``
+    is outer-joined (its columns are None when the test is absent there)
+    unless ``inner``.
+    """
+    here = aliased(TestCase, name="here")
+    there = aliased(TestCase, name="there")
+    statement = (
+        select(here.id, here.test_key, here.name, here.result_status, TestSuite.name.label("suite"),
+               there.id.label("other_id"), there.result_status.label("other_status"))
+        .join(TestSuite, TestSuite.id == here.suite_id)
+        .join(
+            there,
+            and_(there.instance_id == here.instance_id, there.test_key == here.test_key,
+                 there.build_id == base_id),
+            isouter=not inner,
+        )
+        .where(here.build_id == build_id, condition(here, there))
+        .order_by(TestSuite.name, here.name)
+    )
+    if limit is not None:
+        statement = statement.limit(limit)
+    return db.session.execute(statement).all()
+
+
+def diff_item(row, with_base=True):
+    """One test in a build comparison."""
+    item = {"suite": row.suite, "name": row.name, "test_key": row.test_key,
+            "status": row.result_status, "case_id": row.id}
+    if with_base:
+        item.update(base_status=row.other_status, base_case_id=row.other_id)
+    return item
+
+
+def compare_builds(build, other=None, limit=None):
+    """What changed from ``other`` (default: the previous build by number) to ``build``.
+
+    - ``new_failures``: failing now, and passing, skipped, unfinished or absent in the base;
+    - ``fixed``: passing now and failing in the base;
+    - ``still_failing``: failing in both;
+    - ``new_tests``: present now, absent from the base;
+    - ``removed_tests``: present in the base, absent now (status and case are the base's).
+
+    Items are ``{suite, name, test_key, status, case_id}``; the first three
+    lists add the base's ``base_status`` and ``base_case_id``. Without a base
+    every list is empty. ``limit`` caps each list (sorted by suite and name).
+    """
+    base = other if other is not None else previous_build(build)
+    empty = {"base": None, "new_failures": [], "fixed": [], "still_failing": [],
+             "new_tests": [], "removed_tests": []}
+    if base is None:
+        return empty
+
+    def failing(column):
+        return column.result_status.in_(FAILING)
+
+    def not_failing(column):
+        return or_(column.id.is_(None), column.result_status.is_(None), column.result_status.not_in(FAILING))
+
+    def pairs(condition, inner=False, swapped=False):
+        ids = (base.id, build.id) if swapped else (build.id, base.id)
+        return paired_cases(*ids, condition, limit, inner)
+
+    return {
+        "base": build_ref(base),
+        "new_failures": [diff_item(r) for r in pairs(lambda c, o: and_(failing(c), not_failing(o)))],
+        "fixed": [diff_item(r) for r in pairs(
+            lambda c, o: and_(c.result_status == "SUCCESS", failing(o)), inner=True)],
+        "still_failing": [diff_item(r) for r in pairs(
+            lambda c, o: and_(failing(c), failing(o)), inner=True)],
+        "new_tests": [diff_item(r, False) for r in pairs(lambda c, o: o.id.is_(None))],
+        "removed_tests": [diff_item(r, False) for r in pairs(lambda c, o: o.id.is_(None), swapped=True)],
+    }
+
+
+def instance_trend(instance_id, limit=DEFAULT_WINDOW, branch=None):
+    """The last ``limit`` builds (optionally of one branch), oldest to newest, from their counters."""
+    statement = select(TestBuild).where(TestBuild.instance_id == instance_id)
+    if branch is not None:
+        statement = statement.where(TestBuild.branch == branch)
+    builds = db.session.scalars(statement.order_by(TestBuild.number.desc()).limit(limit)).all()
+    return [
+        dict(
+            build_ref(build),
+            pass_rate=build.pass_rate,
+            duration=seconds(build.cases_duration or 0.0),
+            elapsed=elapsed(build),
+            cases_total=build.cases_total,
+            passed=build.passed,
+            failed=build.failed,
+            errored=build.errored,
+            skipped=build.skipped,
+            flaky=build.flaky,
+            status=build.status,
+        )
+        for build in reversed(builds)
+    ]
+
+
+def window_builds(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, before=None):
+    """The ids and numbers of the last ``limit_builds`` builds, newest first.
+
+    :param before: only builds numbered below this.
+    """
+    statement = select(TestBuild.id, TestBuild.number, TestBuild.flaky).where(
+        TestBuild.instance_id == instance_id
+    )
+    if branch is not None:
+        statement = statement.where(TestBuild.branch == branch)
+    if before is not None:
+        statement = statement.where(TestBuild.number < before)
+    return db.session.execute(statement.order_by(TestBuild.number.desc()).limit(limit_builds)).all()
+
+
+def recent_runs(instance_id, keys, build_ids):
+    """Every case of the given tests in the given builds, oldest build first (index lookups)."""
+    if not keys:
+        return []
+    return db.session.execute(
+        select(TestCase.test_key, TestCase.id, TestCase.name, TestCase.result_status,
+               TestCase.duration, TestCase.is_flaky, TestSuite.name.label("suite"),
+               TestBuild.number, TestBuild.id.label("build_id"))
+        .join(TestSuite, TestSuite.id == TestCase.suite_id)
+        .join(TestBuild, TestBuild.id == TestCase.build_id)
+        .where(TestCase.instance_id == instance_id, TestCase.test_key.in_(keys),
+               TestCase.build_id.in_(build_ids))
+        .order_by(TestBuild.number)
+    ).all()
+
+
+def latest_by_key(rows):
+    """The newest row per test key, from rows sorted oldest first."""
+    return {row.test_key: row for row in rows}
+
+
+def test_ref(row):
+    """The identity of a test and its newest case."""
+    return {"suite": row.suite, "name": row.name, "test_key": row.test_key, "case_id": row.id,
+            "build_id": row.build_id, "last_status": row.result_status}
+
+
+def top_failing(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10):
+    """The tests that failed most often in the last builds.
+
+    Sorted by failures, then the most recent failure, then name. Each item has
+    ``failures``, ``runs``, ``failure_rate`` (failures / runs) and
+    ``last_failed`` (a build number), plus the test's newest case.
+    """
+    window = window_builds(instance_id, limit_builds, branch)
+    ids = [row.id for row in window]
+    if not ids:
+        return []
+    failures = func.count().label("failures")
+    last_failed = func.max(TestBuild.number).label("last_failed")
+    suite_name = func.min(TestSuite.name)
+    case_name = func.min(TestCase.name)
+    ranked = db.session.execute(
+        select(TestCase.test_key, failures, last_failed)
+        .join(TestBuild, TestBuild.id == TestCase.build_id)
+        .join(TestSuite, TestSuite.id == TestCase.suite_id)
+        .where(TestCase.build_id.in_(ids), TestCase.result_status.in_(FAILING))
+        .group_by(TestCase.test_key)
+        .order_by(failures.desc(), last_failed.desc(), suite_name, case_name)
+        .limit(top)
+    ).all()
+    rows = recent_runs(instance_id, [r.test_key for r in ranked], ids)
+    latest = latest_by_key(rows)
+    runs = {}
+    for row in rows:
+        runs[row.test_key] = runs.get(row.test_key, 0) + (row.result_status in RAN)
+    return [
+        dict(
+            test_ref(latest[r.test_key]),
+            failures=r.failures,
+            runs=runs[r.test_key],
+            failure_rate=round(r.failures / runs[r.test_key], 4),
+            last_failed=r.last_failed,
+        )
+        for r in ranked
+    ]
+
+
+def duration_ranks(build_ids):
+    """Each run's duration with its rank and its test's run count, over the given builds."""
+    return (
+        select(
+            TestCase.test_key,
+            TestCase.duration,
+            func.row_number().over(partition_by=TestCase.test_key, order_by=TestCase.duration).label("nth"),
+            func.count().over(partition_by=TestCase.test_key).label("runs"),
+        )
+        .where(TestCase.build_id.in_(build_ids), TestCase.result_status.in_(RAN),
+               TestCase.duration.is_not(None))
+        .subquery()
+    )
+
+
+def duration_figures(ranks):
+    """Median and p95 columns aggregated per test over :func:`duration_ranks`."""
+    runs, rank = ranks.c.runs, ranks.c.nth
+    middle = or_(rank == (runs + 1) // 2, rank == runs // 2 + 1)
+    nearest_95 = (runs * 95 + 99) // 100
+    return (
+        func.max(runs).label("runs"),
+        func.avg(case((middle, ranks.c.duration))).label("median"),
+        func.max(case((rank == nearest_95, ranks.c.duration))).label("p95"),
+    )
+
+
+def slowest_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10):
+    """The tests with the highest median duration in the last builds (ties: higher p95).
+
+    Each item has ``median``, ``p95``, ``runs`` (with a known duration) and
+    ``latest`` (the newest run's duration), plus the test's newest case.
+    """
+    ids = [row.id for row in window_builds(instance_id, limit_builds, branch)]
+    if not ids:
+        return []
+    ranks = duration_ranks(ids)
+    runs, median, p95 = duration_figures(ranks)
+    ranked = db.session.execute(
+        select(ranks.c.test_key, runs, median, p95)
+        .group_by(ranks.c.test_key)
+        .order_by(median.desc(), p95.desc(), ranks.c.test_key)
+        .limit(top)
+    ).all()
+    latest = latest_by_key(
+        row for row in recent_runs(instance_id, [r.test_key for r in ranked], ids)
+        if row.result_status in RAN and row.duration is not None
+    )
+    return [
+        dict(
+            test_ref(latest[r.test_key]),
+            runs=int(r.runs),
+            median=seconds(r.median),
+            p95=seconds(r.p95),
+            latest=seconds(latest[r.test_key].duration),
+        )
+        for r in ranked
+    ]
+
+
+def flaky_score(runs, flips, retried):
+    """The flaky score: (flips + retried passes) per run, 0 when the test never ran."""
+    return round((flips + retried) / runs, 4) if runs else 0.0
+
+
+def flakiness(runs):
+    """Runs, flips, retried passes and score of one test's cases, given oldest first.
+
+    :param runs: ``(result_status, is_flaky)`` pairs; skipped and unfinished ones are left out.
+    """
+    outcomes = [(status != "SUCCESS", bool(flaky)) for status, flaky in runs if status in RAN]
+    failing = [failed for failed, _ in outcomes]
+    flips = sum(1 for before, after in zip(failing, failing[1:], strict=False) if before != after)
+    retried = sum(1 for _, flaky in outcomes if flaky)
+    return {"runs": len(outcomes), "flips": flips, "retried": retried,
+            "score": flaky_score(len(outcomes), flips, retried)}
+
+
+def flaky_candidates(window):
+    """Tests that failed, or passed on retry, in the window: the only ones that can score."""
+    ids = [row.id for row in window]
+    failed = select(TestCase.test_key).where(TestCase.build_id.in_(ids), TestCase.result_status.in_(FAILING))
+    retried_builds = [row.id for row in window if row.flaky]
+    if not retried_builds:
+        return failed
+    retried = select(TestCase.test_key).where(TestCase.build_id.in_(retried_builds), TestCase.is_flaky)
+    return union(failed, retried)
+
+
+def flaky_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10):
+    """The tests with the highest flaky score in the last builds (only scores above 0).
+
+    Each item has ``score``, ``runs``, ``flips``, ``retried`` and ``failures``,
+    plus the test's newest case. Ties go to more flips and retries, then name.
+    """
+    window = window_builds(instance_id, limit_builds, branch)
+    if not window:
+        return []
+    failing = case((TestCase.result_status == "SUCCESS", 0), else_=1)
+    per_run = (
+        select(
+            TestCase.test_key,
+            failing.label("failing"),
+            func.lag(failing).over(partition_by=TestCase.test_key, order_by=TestBuild.number).label("before"),
+            case((TestCase.is_flaky, 1), else_=0).label("retried"),
+        )
+        .join(TestBuild, TestBuild.id == TestCase.build_id)
+        .where(
+            TestCase.instance_id == instance_id,
+            TestCase.test_key.in_(flaky_candidates(window)),
+            TestCase.build_id.in_([row.id for row in window]),
+            TestCase.result_status.in_(RAN),
+        )
+        .subquery()
+    )
+    flipped = case((and_(per_run.c.before.is_not(None), per_run.c.before != per_run.c.failing), 1), else_=0)
+    totals = db.session.execute(
+        select(per_run.c.test_key, func.count().label("runs"), func.sum(flipped).label("flips"),
+               func.sum(per_run.c.retried).label("retried"), func.sum(per_run.c.failing).label("failures"))
+        .group_by(per_run.c.test_key)
+    ).all()
+    scored = []
+    for row in totals:
+        figures = {"runs": row.runs, "flips": int(row.flips), "retried": int(row.retried),
+                   "failures": int(row.failures)}
+        figures["score"] = flaky_score(figures["runs"], figures["flips"], figures["retried"])
+        if figures["score"] > 0:
+            scored.append((row.test_key, figures))
+    return named_top(instance_id, window, scored, top)
+
+
+def named_top(instance_id, window, scored, top):
+    """Sort scored tests (score, then flips + retries, then name) and keep ``top`` with their names."""
+    ids = [row.id for row in window]
+    latest = latest_by_key(recent_runs(instance_id, [key for key, _ in scored], ids))
+
+    def order(entry):
+        key, figures = entry
+        return (-figures["score"], -(figures["flips"] + figures["retried"]),
+                latest[key].suite, latest[key].name)
+
+    return [dict(test_ref(latest[key]), **figures) for key, figures in sorted(scored, key=order)[:top]]
+
+
+def duration_regressions(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, build=None,
+                         factor=REGRESSION_FACTOR, min_increase=REGRESSION_MIN_INCREASE,
+                         min_runs=REGRESSION_MIN_RUNS, top=20):
+    """Tests that became markedly slower than their own recent median.
+
+    A test of ``build`` (default: the newest build, of ``branch`` if given)
+    regressed when its duration is at least ``factor`` times its median over
+    the ``limit_builds`` earlier builds (same branch filter), and at least
+    ``min_increase`` seconds more, with ``min_runs`` earlier runs at least.
+    Sorted by seconds lost, worst first.
+
+    :return: ``{"build": the build compared, "baseline_builds": n, "tests": [...]}``;
+        each test has ``duration``, ``median``, ``runs``, ``increase`` and ``ratio``.
+    """
+    if build is None:
+        newest = window_builds(instance_id, 1, branch)
+        build = db.session.get(TestBuild, newest[0].id) if newest else None
+    if build is None:
+        return {"build": None, "baseline_builds": 0, "tests": []}
+    baseline = [row.id for row in window_builds(instance_id, limit_builds, branch, before=build.number)]
+    result = {"build": build_ref(build), "baseline_builds": len(baseline), "tests": []}
+    if not baseline:
+        return result
+    ranks = duration_ranks(baseline)
+    runs, median, _ = duration_figures(ranks)
+    medians = select(ranks.c.test_key, runs, median).group_by(ranks.c.test_key).subquery()
+    increase = TestCase.duration - medians.c.median
+    rows = db.session.execute(
+        select(TestCase.id, TestCase.test_key, TestCase.name, TestCase.duration,
+               TestSuite.name.label("suite"), medians.c.median, medians.c.runs)
+        .join(medians, medians.c.test_key == TestCase.test_key)
+        .join(TestSuite, TestSuite.id == TestCase.suite_id)
+        .where(
+            TestCase.build_id == build.id,
+            TestCase.result_status.in_(RAN),
+            TestCase.duration >= medians.c.median * factor,
+            increase >= min_increase,
+            medians.c.runs >= min_runs,
+        )
+        .order_by(increase.desc(), TestSuite.name, TestCase.name)
+        .limit(top)
+    ).all()
+    result["tests"] = [
+        {
+            "suite": row.suite, "name": row.name, "test_key": row.test_key, "case_id": row.id,
+            "duration": seconds(row.duration), "median": seconds(row.median), "runs": int(row.runs),
+            "increase": seconds(row.duration - row.median),
+            "ratio": round(row.duration / row.median, 2) if row.median else None,
+        }
+        for row in rows
+    ]
+    return result
+
+
+def test_history(instance_id, test_key, limit=50):
+    """One test's last ``limit`` cases, newest first, with its failure rate and flakiness.
+
+    Each entry has the build's id and number, the case and suite ids, status,
+    duration and ``started`` (the case's start, else its build's). Returns
+    None when the instance has no such test.
+    """
+    rows = db.session.execute(
+        select(TestCase.id, TestCase.suite_id, TestCase.build_id, TestCase.name, TestCase.result_status,
+               TestCase.duration, TestCase.started, TestCase.attempts, TestCase.is_flaky,
+               TestCase.message, TestSuite.name.label("suite"), TestBuild.number,
+               TestBuild.branch, TestBuild.started.label("build_started"))
+        .join(TestBuild, TestBuild.id == TestCase.build_id)
+        .join(TestSuite, TestSuite.id == TestCase.suite_id)
+        .where(TestCase.instance_id == instance_id, TestCase.test_key == test_key)
+        .order_by(TestBuild.number.desc())
+        .limit(limit)
+    ).all()
+    if not rows:
+        return None
+    figures = flakiness([(row.result_status, row.is_flaky) for row in reversed(rows)])
+    failures = sum(1 for row in rows if row.result_status in FAILING)
+    newest = rows[0]
+    return {
+        "suite": newest.suite,
+        "name": newest.name,
+        "test_key": test_key,
+        "runs": figures["runs"],
+        "failures": failures,
+        "failure_rate": round(failures / figures["runs"], 4) if figures["runs"] else None,
+        "flakiness": figures,
+        "history": [
+            {
+                "build_id": row.build_id, "build_number": row.number, "branch": row.branch,
+                "case_id": row.id, "suite_id": row.suite_id, "status": row.result_status,
+                "duration": seconds(row.duration), "started": row.started or row.build_started,
+                "attempts": row.attempts, "is_flaky": bool(row.is_flaky), "message": row.message,
+            }
+            for row in rows
+        ],
+    }
