@@ -183,27 +183,14 @@ def builds_page(instance_id, page, sort="-number", branch=None):
     return fetch_page(statement, page, total), ("-" if descending else "") + key
 
 
-def recent_builds(instance_id, limit, branch=None):
-    """The newest ``limit`` builds of an instance, oldest first, for its trend charts."""
-    conditions = [TestBuild.instance_id == instance_id]
-    if branch:
-        conditions.append(TestBuild.branch == branch)
-    statement = select(TestBuild).where(*conditions).order_by(TestBuild.number.desc()).limit(limit)
-    return list(reversed(db.session.scalars(statement).all()))
-
-
-def neighbour_builds(build):
-    """The builds numbered just before and after ``build`` in its instance: ``(previous, next)``."""
-    same_instance = TestBuild.instance_id == build.instance_id
-    previous = db.session.scalar(
+def next_build(build):
+    """The build numbered just after ``build`` in its instance, or None."""
+    return db.session.scalar(
         select(TestBuild)
-        .where(same_instance, TestBuild.number < build.number)
-        .order_by(TestBuild.number.desc())
+        .where(TestBuild.instance_id == build.instance_id, TestBuild.number > build.number)
+        .order_by(TestBuild.number)
+        .limit(1)
     )
-    following = db.session.scalar(
-        select(TestBuild).where(same_instance, TestBuild.number > build.number).order_by(TestBuild.number)
-    )
-    return previous, following
 
 
 def suites_page(build, page):
@@ -295,27 +282,3 @@ def suite_cases(suite, page, status=STATUS_ORDER, search=None):
 def status_condition(status):
     """The SQL condition for one case status, where None means not finished yet."""
     return TestCase.result_status.is_(None) if status is None else TestCase.result_status == status
-
-
-def case_history(case, limit=50):
-    """The same test (suite and case name) in the instance's builds, newest first.
-
-    One read of the ``(instance_id, test_key, build_id)`` index; rows carry
-    ``case_id, build_id, suite_id, status, duration, started, number``.
-    """
-    statement = (
-        select(
-            TestCase.id.label("case_id"),
-            TestCase.build_id,
-            TestCase.suite_id,
-            TestCase.result_status.label("status"),
-            TestCase.duration,
-            TestCase.started,
-            TestBuild.number,
-        )
-        .join(TestBuild, TestBuild.id == TestCase.build_id)
-        .where(TestCase.instance_id == case.instance_id, TestCase.test_key == case.test_key)
-        .order_by(TestCase.build_id.desc())
-        .limit(limit)
-    )
-    return [row._asdict() for row in db.session.execute(statement)]

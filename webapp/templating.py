@@ -64,12 +64,20 @@ def build_duration(build):
 
 
 def sparkline_points(rates, width=120, height=28, pad=2):
-    """SVG polyline points for a series of 0..1 rates (None skipped), left to right."""
+    """SVG polyline points for a series of 0..1 rates (None skipped), left to right.
+
+    The vertical scale runs from a little below the lowest rate to 100 %, at
+    least ten points tall, so that 97 % against 99 % is visible at a glance.
+    """
+    known = [rate for rate in rates if rate is not None]
+    if not known:
+        return ""
+    low = min(min(known) - 0.02, 0.9)
     points = []
     step = (width - 2 * pad) / max(len(rates) - 1, 1)
     for index, rate in enumerate(rates):
         if rate is not None:
-            y = pad + (1 - rate) * (height - 2 * pad)
+            y = pad + (1 - rate) / (1 - low) * (height - 2 * pad)
             points.append(f"{pad + index * step:.1f},{y:.1f}")
     return " ".join(points)
 

@@ -13,19 +13,22 @@ from flask import url_for
 from flask_login import login_required
 
 from webapp import queries
+from webapp import stats
 from webapp.extensions import db
 from webapp.models import STATUSES
 from webapp.models import TestBuild
 from webapp.models import TestCase
 from webapp.models import TestInstance
 from webapp.models import TestSuite
-from webapp.templating import build_duration
 
 bp = Blueprint("pages", __name__)
 
 MAX_SEARCH = 255
 MAX_ID = 2**63 - 1
 TREND_SIZES = (10, 30, 100)
+PANEL_ROWS = 10
+CHANGES_SHOWN = 25
+HISTORY_BUILDS = 50
 UNFINISHED = "unfinished"
 
 
@@ -81,28 +84,34 @@ def status_arg():
     return queries.STATUS_ORDER
 
 
-def trend_chart_data(builds):
-    """The instance page's chart series, oldest build first, with each point's build link."""
+def as_percent(rate):
+    """A 0..1 rate as a percentage rounded for a chart, or None."""
+    return None if rate is None else round(rate * 100, 2)
+
+
+def trend_chart_data(trend):
+    """The instance page's chart series from :func:`stats.instance_trend`, with each point's build link."""
     return {
-        "labels": [f"#{item.number}" for item in builds],
-        "links": [url_for("pages.build", build_id=item.id) for item in builds],
-        "pass_rate": [None if item.pass_rate is None else round(item.pass_rate * 100, 2) for item in builds],
-        "duration": [build_duration(item) for item in builds],
-        "passed": [item.passed for item in builds],
-        "failed": [item.failed for item in builds],
-        "errored": [item.errored for item in builds],
-        "skipped": [item.skipped for item in builds],
+        "labels": [f"#{point['number']}" for point in trend],
+        "links": [url_for("pages.build", build_id=point["id"]) for point in trend],
+        "pass_rate": [as_percent(point["pass_rate"]) for point in trend],
+        # wall-clock time when known; the sum of case durations otherwise
+        "duration": [point["elapsed"] or point["duration"] for point in trend],
+        "passed": [point["passed"] for point in trend],
+        "failed": [point["failed"] for point in trend],
+        "errored": [point["errored"] for point in trend],
+        "skipped": [point["skipped"] for point in trend],
     }
 
 
-def history_chart_data(history):
-    """The case page's history series, oldest first, with each point's build link."""
-    ordered = list(reversed(history))
+def history_chart_data(runs):
+    """The case page's series from :func:`stats.test_history` (newest first), oldest first."""
+    ordered = list(reversed(runs))
     return {
-        "labels": [f"#{row['number']}" for row in ordered],
-        "links": [url_for("pages.build", build_id=row["build_id"]) for row in ordered],
-        "duration": [row["duration"] for row in ordered],
-        "status": [row["status"] for row in ordered],
+        "labels": [f"#{run['build_number']}" for run in ordered],
+        "links": [url_for("pages.build", build_id=run["build_id"]) for run in ordered],
+        "duration": [run["duration"] for run in ordered],
+        "status": [run["status"] for run in ordered],
     }
 
 
@@ -119,13 +128,13 @@ def instances():
 @bp.get("/instances/<int:instance_id>")
 @login_required
 def instance(instance_id):
-    """Show an instance's builds (sortable, by branch) and trend charts of its recent builds."""
+    """Show an instance's builds (sortable, by branch), trend charts and test statistics."""
     item = get_instance_or_404(instance_id)
     branch = text_arg("branch")
     page, sort = queries.builds_page(item.id, int_arg("page"), request.args.get("sort"), branch)
-    size = int_arg("n", 30)
-    size = size if size in TREND_SIZES else 30
-    trend = queries.recent_builds(item.id, size, branch)
+    size = int_arg("n", stats.DEFAULT_WINDOW)
+    size = size if size in TREND_SIZES else stats.DEFAULT_WINDOW
+    trend = stats.instance_trend(item.id, size, branch)
     return render_template(
         "pages/instance.html",
         instance=item,
@@ -137,22 +146,26 @@ def instance(instance_id):
         chart_data=trend_chart_data(trend),
         trend_size=size,
         trend_sizes=TREND_SIZES,
+        top_failing=stats.top_failing(item.id, size, branch, top=PANEL_ROWS),
+        slowest=stats.slowest_tests(item.id, size, branch, top=PANEL_ROWS),
+        flaky=stats.flaky_tests(item.id, size, branch, top=PANEL_ROWS),
     )
 
 
 @bp.get("/builds/<int:build_id>")
 @login_required
 def build(build_id):
-    """Show a build's summary, its failed and errored cases, then its suites."""
+    """Show a build's summary, what changed since the previous build, its failures, then its suites."""
     item = get_build_or_404(build_id)
-    previous, following = queries.neighbour_builds(item)
     problems = queries.build_problem_cases(item, int_arg("fpage"))
     return render_template(
         "pages/build.html",
         build=item,
         instance=item.instance,
-        previous=previous,
-        following=following,
+        previous=stats.previous_build(item),
+        following=queries.next_build(item),
+        changes=stats.compare_builds(item, limit=CHANGES_SHOWN + 1),
+        changes_shown=CHANGES_SHOWN,
         problems=problems,
         suite_names=queries.suite_names({case.suite_id for case in problems.items}),
         suites=queries.suites_page(item, int_arg("page")),
@@ -184,7 +197,7 @@ def suite(suite_id):
 def case(case_id):
     """Show a case's result, message and details, and its history in earlier builds."""
     item = get_case_or_404(case_id)
-    history = queries.case_history(item)
+    history = stats.test_history(item.instance_id, item.test_key, limit=HISTORY_BUILDS)
     return render_template(
         "pages/case.html",
         case=item,
@@ -192,7 +205,7 @@ def case(case_id):
         build=item.suite.build,
         instance=item.suite.build.instance,
         history=history,
-        chart_data=history_chart_data(history),
+        chart_data=history_chart_data(history["history"]),
     )
 
 

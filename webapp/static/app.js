@@ -4,14 +4,15 @@
 
   // show each <time datetime="…Z"> in the viewer's zone; the UTC value stays in the title
   function localiseTimes(root) {
-    var format = new Intl.DateTimeFormat(undefined, {
-      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"
-    });
+    var parts = { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" };
+    var thisYear = new Intl.DateTimeFormat(undefined, parts);
+    var otherYear = new Intl.DateTimeFormat(undefined, Object.assign({ year: "numeric" }, parts));
+    var currentYear = new Date().getFullYear();
     root.querySelectorAll("time[datetime]").forEach(function (element) {
       var value = new Date(element.getAttribute("datetime"));
       if (isNaN(value.getTime())) { return; }
       element.title = element.getAttribute("datetime").replace("T", " ").replace("Z", " UTC");
-      element.textContent = format.format(value);
+      element.textContent = (value.getFullYear() === currentYear ? thisYear : otherYear).format(value);
     });
   }
 

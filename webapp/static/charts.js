@@ -31,6 +31,8 @@
   var KINDS = {
     "pass-rate": function (data) {
       var options = baseOptions(data, "");
+      // zoomed to the data (but never above 100) so a drop from 99 % to 97 % shows
+      options.scales.y.beginAtZero = false;
       options.scales.y.max = 100;
       return {
         type: "line",
