@@ -227,3 +227,35 @@ def make_token_user(app, role, username=None, active=True):
 def token_auth(app):
     """Return ``make(role, username=None, active=True)`` → Basic-auth headers with a new user's token."""
     return functools.partial(make_token_user, app)
+
+
+class AuthActions:
+    """Logs in and out through the login form (the flaskr helper)."""
+
+    def __init__(self, app, client):
+        self.app = app
+        self.client = client
+
+    def login(self, username, password="s3cret-pass", **fields):
+        """Post the login form; extra fields (``remember``, ``next``) go along."""
+        return self.client.post("/auth/login", data=dict(fields, username=username, password=password))
+
+    def as_role(self, role, password="s3cret-pass"):
+        """Create (once) a user with ``role`` named ``<role>-login`` and log in as it."""
+        username = f"{role}-login"
+        with self.app.app_context():
+            if db.session.scalar(sa.select(User).where(User.username == username)) is None:
+                make_user(username, role=role, password=password)
+        response = self.login(username, password)
+        assert response.status_code == 302, response.text
+        return username
+
+    def logout(self):
+        """Post the logout form."""
+        return self.client.post("/auth/logout")
+
+
+@pytest.fixture
+def auth(app, client):
+    """Log in through the form as a user of some role: ``auth.as_role("admin")``."""
+    return AuthActions(app, client)

@@ -51,6 +51,8 @@ def create_app(test_config=None):
 
 def register_extensions(app):
     """Bind the extensions to the app."""
+    from webapp import limits
+    from webapp import mail
     from webapp import security
     from webapp import templating
 
@@ -59,10 +61,14 @@ def register_extensions(app):
     csrf.init_app(app)
     security.init_app(app)
     templating.init_app(app)
+    limits.init_app(app)
+    mail.init_app(app)
 
 
 def register_blueprints(app):
     """Register the blueprints, error handlers and command-line commands."""
+    from webapp import accounts
+    from webapp import admin
     from webapp import api
     from webapp import cli
     from webapp import errors
@@ -72,6 +78,8 @@ def register_blueprints(app):
     health.init_app(app)
     views.init_app(app)
     api.init_app(app)
+    accounts.init_app(app)
+    admin.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
 

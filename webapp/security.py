@@ -25,6 +25,7 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.extensions import login_manager
+from webapp.limits import attempt_login
 from webapp.models import ApiToken
 from webapp.models import User
 from webapp.models import utcnow
@@ -129,10 +130,11 @@ def load_user(user_id):
 
 @login_manager.request_loader
 def load_user_from_request(req):
-    """Authenticate API calls that carry HTTP Basic credentials."""
-    if not req.path.startswith("/api/"):
+    """Authenticate API calls that carry HTTP Basic credentials; failures are rate limited."""
+    if not req.path.startswith("/api/") or req.authorization is None:
         return None
-    user = user_from_basic_auth(req.authorization)
+    username = req.authorization.username or ""
+    user = attempt_login(username, lambda: user_from_basic_auth(req.authorization))
     if user is not None:
         g.auth_method = "basic"
     return user
