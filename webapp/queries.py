@@ -170,15 +170,26 @@ def instance_branches(instance_id):
     return list(db.session.scalars(statement))
 
 
-def builds_page(instance_id, page, sort="-number", branch=None):
-    """An instance's builds, sorted by an allow-listed column and optionally on one branch."""
+def build_conditions(instance_id, branch):
+    """The conditions selecting an instance's builds, on one branch if given."""
     conditions = [TestBuild.instance_id == instance_id]
     if branch:
         conditions.append(TestBuild.branch == branch)
+    return conditions
+
+
+def build_count(instance_id, branch=None):
+    """How many builds an instance has (on one branch if given)."""
+    return db.session.scalar(select(func.count(TestBuild.id)).where(*build_conditions(instance_id, branch)))
+
+
+def builds_page(instance_id, page, sort="-number", branch=None):
+    """An instance's builds, sorted by an allow-listed column and optionally on one branch."""
+    conditions = build_conditions(instance_id, branch)
     columns = build_sort_columns()
     key, descending = parse_sort(sort, columns, "-number")
     order = columns[key].desc() if descending else columns[key].asc()
-    total = db.session.scalar(select(func.count(TestBuild.id)).where(*conditions))
+    total = build_count(instance_id, branch)
     statement = select(TestBuild).where(*conditions).order_by(order, TestBuild.number.desc())
     return fetch_page(statement, page, total), ("-" if descending else "") + key
 

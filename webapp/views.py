@@ -74,6 +74,17 @@ def text_arg(name):
     return request.args.get(name, "").strip()[:MAX_SEARCH] or None
 
 
+def fragment_or_page(fragment, page):
+    """The template to render: the bare fragment when a page loads it (``?partial=1``), else a whole page."""
+    return fragment if request.args.get("partial") else page
+
+
+def trend_size_arg():
+    """How many recent builds the charts and statistics cover: one of :data:`TREND_SIZES`."""
+    size = int_arg("n", stats.DEFAULT_WINDOW)
+    return size if size in TREND_SIZES else stats.DEFAULT_WINDOW
+
+
 def status_arg():
     """The suite page's status filter: a status, None for unfinished cases, or all of them."""
     value = request.args.get("status", "")
@@ -132,8 +143,7 @@ def instance(instance_id):
     item = get_instance_or_404(instance_id)
     branch = text_arg("branch")
     page, sort = queries.builds_page(item.id, int_arg("page"), request.args.get("sort"), branch)
-    size = int_arg("n", stats.DEFAULT_WINDOW)
-    size = size if size in TREND_SIZES else stats.DEFAULT_WINDOW
+    size = trend_size_arg()
     trend = stats.instance_trend(item.id, size, branch)
     return render_template(
         "pages/instance.html",
@@ -146,6 +156,25 @@ def instance(instance_id):
         chart_data=trend_chart_data(trend),
         trend_size=size,
         trend_sizes=TREND_SIZES,
+    )
+
+
+@bp.get("/instances/<int:instance_id>/statistics")
+@login_required
+def instance_statistics(instance_id):
+    """Show the failing, slowest and flaky tests of the last builds.
+
+    These read case rows, so the instance page opens without them and loads
+    this view's ``partial`` form afterwards; without script it is a page of its own.
+    """
+    item = get_instance_or_404(instance_id)
+    branch = text_arg("branch")
+    size = trend_size_arg()
+    return render_template(
+        fragment_or_page("pages/_instance_stats.html", "pages/instance_statistics.html"),
+        instance=item,
+        branch=branch,
+        builds=min(size, queries.build_count(item.id, branch)),
         top_failing=stats.top_failing(item.id, size, branch, top=PANEL_ROWS),
         slowest=stats.slowest_tests(item.id, size, branch, top=PANEL_ROWS),
         flaky=stats.flaky_tests(item.id, size, branch, top=PANEL_ROWS),
@@ -155,7 +184,7 @@ def instance(instance_id):
 @bp.get("/builds/<int:build_id>")
 @login_required
 def build(build_id):
-    """Show a build's summary, what changed since the previous build, its failures, then its suites."""
+    """Show a build's summary, its failed and errored cases, then its suites."""
     item = get_build_or_404(build_id)
     problems = queries.build_problem_cases(item, int_arg("fpage"))
     return render_template(
@@ -164,11 +193,27 @@ def build(build_id):
         instance=item.instance,
         previous=stats.previous_build(item),
         following=queries.next_build(item),
-        changes=stats.compare_builds(item, limit=CHANGES_SHOWN + 1),
-        changes_shown=CHANGES_SHOWN,
         problems=problems,
         suite_names=queries.suite_names({case.suite_id for case in problems.items}),
         suites=queries.suites_page(item, int_arg("page")),
+    )
+
+
+@bp.get("/builds/<int:build_id>/changes")
+@login_required
+def build_changes(build_id):
+    """Show what changed since the previous build: new failures, fixes, tests still failing.
+
+    Comparing reads both builds' cases, so the build page opens without it and
+    loads this view's ``partial`` form afterwards; without script it is a page of its own.
+    """
+    item = get_build_or_404(build_id)
+    return render_template(
+        fragment_or_page("pages/_changes.html", "pages/changes.html"),
+        build=item,
+        instance=item.instance,
+        changes=stats.compare_builds(item, limit=CHANGES_SHOWN + 1),
+        changes_shown=CHANGES_SHOWN,
     )
 
 

@@ -16,6 +16,30 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
+  // panels that need heavier queries arrive after the page: <section data-fragment="URL">
+  function loadFragments(root) {
+    root.querySelectorAll("[data-fragment]").forEach(function (section) {
+      fetch(section.dataset.fragment, { credentials: "same-origin", headers: { Accept: "text/html" } })
+        .then(function (response) {
+          if (!response.ok || response.redirected) { throw new Error("HTTP " + response.status); }
+          return response.text();
+        })
+        .then(function (html) {
+          section.innerHTML = html;
+          section.dataset.loaded = "true";
+          localiseTimes(section);
+        })
+        .catch(function () {
+          var status = section.querySelector(".gb-fragment-status");
+          if (status) { status.insertAdjacentText("afterbegin", "Could not load this panel. "); }
+          section.dataset.loaded = "failed";
+        });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    localiseTimes(document);
+    loadFragments(document);
+  });
   window.Greenbar = { localiseTimes: localiseTimes };
 })();
