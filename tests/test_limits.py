@@ -1,0 +1,158 @@
+"""Failed logins are slowed down per username and per address, on the login form and the API."""
+
+import time
+
+import pytest
+
+from tests.conftest import basic_auth
+from tests.conftest import empty_all_tables
+from tests.conftest import settings_for
+from tests.factories import make_user
+from webapp import create_app
+from webapp.extensions import db
+
+LIMIT = 10
+API = "/api/test-instance/"
+
+
+@pytest.fixture
+def limited_app(database_urls, tmp_path, monkeypatch):
+    """The app on SQLite with rate limits on (memory storage, fresh for each app)."""
+    monkeypatch.setenv("GREENBAR_INSTANCE_PATH", str(tmp_path))
+    settings = dict(settings_for(database_urls["sqlite"], str(tmp_path)), RATELIMIT_ENABLED=True)
+    application = create_app(settings)
+    with application.app_context():
+        empty_all_tables()
+        make_user("alice", role="maintainer", password="alice-password")
+        make_user("bob", role="maintainer", password="bob-password")
+    yield application
+    with application.app_context():
+        empty_all_tables()
+        db.engine.dispose()
+
+
+def form_login(client, username, password, address="10.0.0.1"):
+    """Post the login form from a given client address."""
+    return client.post(
+        "/auth/login",
+        data={"username": username, "password": password},
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
+def api_get(client, username, password, address="10.0.0.1"):
+    """Call the API with Basic credentials from a given client address."""
+    return client.get(API, headers=basic_auth(username, password), environ_base={"REMOTE_ADDR": address})
+
+
+def test_form_login_failures_per_username_are_limited(limited_app):
+    """After ten failures for one account, even from many addresses, is the eleventh refused?"""
+    client = limited_app.test_client()
+    for attempt in range(LIMIT):
+        response = form_login(client, "alice", "wrong", address=f"10.0.1.{attempt}")
+        assert response.status_code == 200, attempt
+    blocked = form_login(client, "alice", "wrong", address="10.0.2.1")
+    assert blocked.status_code == 429
+    assert "Too many failed login attempts" in blocked.text
+    assert int(blocked.headers["Retry-After"]) >= 1
+    # the right password is refused too: a guess made while blocked must not be confirmed
+    assert form_login(client, "alice", "alice-password", address="10.0.2.2").status_code == 429
+    assert form_login(client, "bob", "bob-password", address="10.0.2.3").status_code == 302
+
+
+def test_form_login_failures_per_address_are_limited(limited_app):
+    """After ten failures from one address, spread over many names, is that address refused?"""
+    client = limited_app.test_client()
+    for attempt in range(LIMIT):
+        assert form_login(client, f"user{attempt}", "wrong").status_code == 200
+    assert form_login(client, "bob", "bob-password").status_code == 429
+    assert form_login(client, "bob", "bob-password", address="10.9.9.9").status_code == 302
+
+
+def test_successful_logins_are_not_counted(limited_app):
+    """Do many right logins stay allowed (only failures count)?"""
+    client = limited_app.test_client()
+    for _ in range(LIMIT + 3):
+        assert form_login(client, "alice", "alice-password").status_code == 302
+        client.post("/auth/logout")
+
+
+def test_username_counter_ignores_case_and_spaces(limited_app):
+    """Do "Alice" and " alice" count against the same account?"""
+    client = limited_app.test_client()
+    for attempt in range(LIMIT):
+        name = ["alice", "ALICE", " Alice "][attempt % 3]
+        form_login(client, name, "wrong", address=f"10.0.3.{attempt}")
+    assert form_login(client, "alice", "alice-password", address="10.0.4.1").status_code == 429
+
+
+def test_api_basic_auth_failures_are_limited_with_json(limited_app):
+    """Does Basic auth on the API get a JSON 429 in the standard error shape after ten failures?"""
+    client = limited_app.test_client()
+    for attempt in range(LIMIT):
+        response = api_get(client, "alice", "wrong", address=f"10.0.5.{attempt}")
+        assert response.status_code == 401, attempt
+    blocked = api_get(client, "alice", "alice-password", address="10.0.6.1")
+    assert blocked.status_code == 429
+    assert blocked.is_json
+    error = blocked.get_json()["error"]
+    assert error["status"] == 429
+    assert "Too many failed login attempts" in error["message"]
+    assert error["fields"] == {}
+    assert int(blocked.headers["Retry-After"]) >= 1
+    assert api_get(client, "bob", "bob-password", address="10.0.6.2").status_code == 200
+
+
+def test_api_failures_per_address_are_limited(limited_app):
+    """Is one address that tries many names refused on the API as well?"""
+    client = limited_app.test_client()
+    for attempt in range(LIMIT):
+        assert api_get(client, f"ci{attempt}", "wrong").status_code == 401
+    assert api_get(client, "bob", "bob-password").status_code == 429
+
+
+def test_bad_api_tokens_count_as_failures(limited_app):
+    """Are guessed API tokens counted like guessed passwords?"""
+    client = limited_app.test_client()
+    for attempt in range(LIMIT):
+        assert api_get(client, "alice", f"gb_guess{attempt}", address=f"10.0.7.{attempt}").status_code == 401
+    assert api_get(client, "alice", "alice-password", address="10.0.7.99").status_code == 429
+
+
+def test_form_and_api_share_the_counters(limited_app):
+    """Does splitting guesses between the form and the API gain nothing?"""
+    client = limited_app.test_client()
+    for attempt in range(LIMIT // 2):
+        form_login(client, "alice", "wrong", address=f"10.0.8.{attempt}")
+        api_get(client, "alice", "wrong", address=f"10.0.9.{attempt}")
+    assert api_get(client, "alice", "alice-password", address="10.0.10.1").status_code == 429
+    assert form_login(client, "alice", "alice-password", address="10.0.10.2").status_code == 429
+
+
+def test_api_calls_without_credentials_are_not_counted(limited_app):
+    """Do plain 401s without credentials (a client's first, unauthenticated try) stay uncounted?"""
+    client = limited_app.test_client()
+    for _ in range(LIMIT + 3):
+        assert client.get(API).status_code == 401
+    assert api_get(client, "alice", "alice-password").status_code == 200
+
+
+def test_failures_are_forgotten_after_the_window(limited_app, monkeypatch):
+    """A minute after being blocked, may the account log in again?"""
+    client = limited_app.test_client()
+    for attempt in range(LIMIT):
+        form_login(client, "alice", "wrong", address=f"10.0.11.{attempt}")
+    assert form_login(client, "alice", "alice-password", address="10.0.12.1").status_code == 429
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 61)
+    assert form_login(client, "alice", "alice-password", address="10.0.12.2").status_code == 302
+
+
+def test_limits_off_when_disabled(app):
+    """With RATELIMIT_ENABLED False (the test default), are failures never refused?"""
+    client = app.test_client()
+    with app.app_context():
+        make_user("alice", password="alice-password")
+    for _ in range(LIMIT + 3):
+        assert form_login(client, "alice", "wrong").status_code == 200
+    assert form_login(client, "alice", "alice-password").status_code == 302
