@@ -2,15 +2,24 @@
 
 The API, the admin panel and the JUnit import all go through these functions.
 Counter changes are atomic ``UPDATE … SET n = n + :delta`` statements issued in
-the caller's transaction, always case → suite → build, so parallel CI workers
-neither lose counts nor deadlock. The functions flush but never commit: the
-caller owns the transaction, so a failed request stores nothing.
+the caller's transaction, so parallel CI workers never lose counts.
+
+Lock order is always suite → build → case. InnoDB takes a shared lock on the
+parent rows whenever a case row's foreign-key index entries are written (an
+INSERT, or a new ``result_status`` in the (build_id, result_status) index); if
+the counters were bumped after that, two writers holding shared locks on the
+same build would each wait for the other's exclusive lock: a deadlock. So every
+case write bumps (or locks) its suite and build first. Creating a build locks
+its instance's row and nothing else, so it never waits while holding that lock.
+
+The functions flush but never commit: the caller owns the transaction, so a
+failed request stores nothing.
 """
 
-from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp.extensions import db
 from webapp.models import TestBuild
@@ -27,6 +36,12 @@ COUNTERS = ("cases_total", "passed", "failed", "errored", "skipped", "flaky", "c
 MESSAGE_LIMIT = 4096
 DETAILS_LIMIT = 65536
 OUTPUT_LIMIT = 65536
+TEXT_LIMITS = {
+    "message": MESSAGE_LIMIT,
+    "details": DETAILS_LIMIT,
+    "system_out": OUTPUT_LIMIT,
+    "system_err": OUTPUT_LIMIT,
+}
 
 
 class Conflict(Exception):
@@ -65,18 +80,43 @@ def difference(after, before):
 
 
 def bump_counters(suite_id, build_id, deltas):
-    """Atomically add ``deltas`` to a suite's and its build's counters."""
+    """Atomically add ``deltas`` to a suite's and its build's counters (locking both rows)."""
     if not deltas:
         return
     for model, row_id in ((TestSuite, suite_id), (TestBuild, build_id)):
         values = {name: getattr(model, name) + delta for name, delta in deltas.items()}
-        db.session.execute(update(model).where(model.id == row_id).values(values))
+        db.session.execute(
+            update(model)
+            .where(model.id == row_id)
+            .values(values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def lock_parents(suite_id, build_id):
+    """Lock a suite's and its build's rows, in that order, before changing one of their cases."""
+    for model, row_id in ((TestSuite, suite_id), (TestBuild, build_id)):
+        db.session.execute(select(model.id).where(model.id == row_id).with_for_update())
+
+
+def lock_instance(instance_id):
+    """Lock an instance's row: build numbering within it then happens one request at a time."""
+    db.session.execute(select(TestInstance.id).where(TestInstance.id == instance_id).with_for_update())
 
 
 def next_build_number(instance_id):
-    """Return the number after the instance's highest build number."""
+    """Return the number after the instance's highest build number.
+
+    A locking read sees builds committed after this transaction's snapshot was
+    taken; it reads only the (instance_id, number) index, so it never waits
+    for the build rows that case writers hold.
+    """
     highest = db.session.scalar(
-        select(func.max(TestBuild.number)).where(TestBuild.instance_id == instance_id)
+        select(TestBuild.number)
+        .where(TestBuild.instance_id == instance_id)
+        .order_by(TestBuild.number.desc())
+        .limit(1)
+        .with_for_update(read=True)
     )
     return (highest or 0) + 1
 
@@ -94,6 +134,7 @@ def create_instance(name, description=""):
 
 def create_build(instance, **fields):
     """Create a build of ``instance``; its number is the next free one unless given."""
+    lock_instance(instance.id)
     number = fields.pop("number", None)
     if number is None:
         number = next_build_number(instance.id)
@@ -119,16 +160,18 @@ def create_suite(build, name, **fields):
     )
     if existing is not None:
         raise Conflict(f"a suite named {name!r} already exists in this build", existing)
+    # the build's row first: the INSERT below takes a shared lock on it (see the module doc)
+    db.session.execute(
+        update(TestBuild)
+        .where(TestBuild.id == build.id)
+        .values(suites_total=TestBuild.suites_total + 1)
+        .execution_options(synchronize_session=False)
+    )
     suite = TestSuite(build_id=build.id, name=name, **fields)
     for counter in COUNTERS:
         setattr(suite, counter, 0)
     db.session.add(suite)
     db.session.flush()
-    db.session.execute(
-        update(TestBuild)
-        .where(TestBuild.id == build.id)
-        .values(suites_total=TestBuild.suites_total + 1)
-    )
     return suite
 
 
@@ -142,7 +185,11 @@ def create_case(suite, build, name, **fields):
     fields = clip_case_text(fields)
     if fields.get("result_status") and fields.get("finished") is None:
         fields["finished"] = utcnow()
-    fields.setdefault("duration", measured_duration(fields.get("started"), fields.get("finished")))
+    if fields.get("duration") is None:
+        fields["duration"] = measured_duration(fields.get("started"), fields.get("finished"))
+    deltas = case_contribution(fields.get("result_status"), fields["duration"], fields.get("is_flaky"))
+    deltas["cases_total"] = 1
+    bump_counters(suite.id, build.id, difference(deltas, dict.fromkeys(COUNTERS, 0)))
     case = TestCase(
         suite_id=suite.id,
         build_id=build.id,
@@ -153,22 +200,13 @@ def create_case(suite, build, name, **fields):
     )
     db.session.add(case)
     db.session.flush()
-    deltas = case_contribution(case.result_status, case.duration, case.is_flaky)
-    deltas["cases_total"] = 1
-    bump_counters(suite.id, build.id, difference(deltas, dict.fromkeys(COUNTERS, 0)))
     return case
 
 
 def clip_case_text(fields):
     """Return ``fields`` with the long text fields cut to their documented limits."""
-    limits = {
-        "message": MESSAGE_LIMIT,
-        "details": DETAILS_LIMIT,
-        "system_out": OUTPUT_LIMIT,
-        "system_err": OUTPUT_LIMIT,
-    }
     return {
-        name: truncate(value, limits[name]) if name in limits else value
+        name: truncate(value, TEXT_LIMITS[name]) if name in TEXT_LIMITS else value
         for name, value in fields.items()
     }
 
@@ -189,17 +227,37 @@ def start(item, when=None):
     if item.finished is not None:
         raise Conflict(f"{kind_of(item)} {item.id} has already finished; it cannot start again")
     if item.started is None:
-        item.started = when or utcnow()
-        db.session.flush()
+        model = type(item)
+        started = when or utcnow()
+        result = db.session.execute(
+            update(model)
+            .where(model.id == item.id, model.started.is_(None), model.finished.is_(None))
+            .values(started=started)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:
+            set_committed_value(item, "started", started)
+        else:
+            # a parallel request started or finished it first: answer from the stored row
+            db.session.refresh(item)
+            if item.finished is not None:
+                raise Conflict(f"{kind_of(item)} {item.id} has already finished; it cannot start again")
     return item
 
 
 def finish(item, when=None):
-    """Mark a build or suite as finished."""
-    if item.finished is not None:
+    """Mark a build or suite as finished; of two racing finishes, the second is a :class:`Conflict`."""
+    model = type(item)
+    finished = when or utcnow()
+    result = db.session.execute(
+        update(model)
+        .where(model.id == item.id, model.finished.is_(None))
+        .values(finished=finished)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
         raise Conflict(f"{kind_of(item)} {item.id} has already finished")
-    item.finished = when or utcnow()
-    db.session.flush()
+    set_committed_value(item, "finished", finished)
     return item
 
 
@@ -214,6 +272,11 @@ def finish_case(case, result_status, when=None, **fields):
     if fields.get("duration") is None:
         fields["duration"] = measured_duration(case.started, finished)
     values = dict(fields, result_status=result_status, finished=finished)
+    deltas = difference(
+        case_contribution(result_status, values["duration"], fields.get("is_flaky", False)),
+        dict.fromkeys(COUNTERS, 0),
+    )
+    bump_counters(case.suite_id, case.build_id, deltas)
     result = db.session.execute(
         update(TestCase)
         .where(TestCase.id == case.id, TestCase.finished.is_(None))
@@ -221,16 +284,24 @@ def finish_case(case, result_status, when=None, **fields):
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
+        # take the counts back, so a caller that goes on after the conflict stays exact
+        bump_counters(case.suite_id, case.build_id, {name: -delta for name, delta in deltas.items()})
         raise Conflict(f"test case {case.id} has already finished")
-    deltas = case_contribution(result_status, values["duration"], fields.get("is_flaky", False))
-    bump_counters(case.suite_id, case.build_id, difference(deltas, dict.fromkeys(COUNTERS, 0)))
-    db.session.expire(case)
+    # the row now holds exactly these values: no need to read it back
+    for name, value in values.items():
+        set_committed_value(case, name, value)
     return case
 
 
 def update_case(case, **fields):
-    """Change a case's fields, moving its counts if its status, duration or flakiness change."""
+    """Change a case's fields, moving its counts if its status, duration or flakiness change.
+
+    Clearing ``result_status`` clears ``finished`` too: a case without a result has not finished.
+    """
+    lock_parents(case.suite_id, case.build_id)
     db.session.refresh(case, with_for_update=True)
+    if "result_status" in fields and fields["result_status"] is None:
+        fields.setdefault("finished", None)
     before = case_contribution(case.result_status, case.duration, case.is_flaky)
     fields = clip_case_text(fields)
     if fields.get("result_status") and case.finished is None and "finished" not in fields:
@@ -256,6 +327,7 @@ def rename_suite(suite, name):
 
 def delete_case(case):
     """Delete a case and take its counts off its suite and build."""
+    lock_parents(case.suite_id, case.build_id)
     db.session.refresh(case, with_for_update=True)
     contribution = case_contribution(case.result_status, case.duration, case.is_flaky)
     contribution["cases_total"] = 1
@@ -275,14 +347,27 @@ def delete_suite(suite):
     db.session.flush()
 
 
+def lock_suites(build_ids):
+    """Lock the builds' suite rows in id order, so a cascading delete locks suite → build → case."""
+    if build_ids:
+        db.session.execute(
+            select(TestSuite.id)
+            .where(TestSuite.build_id.in_(build_ids))
+            .order_by(TestSuite.id)
+            .with_for_update()
+        )
+
+
 def delete_build(build):
     """Delete a build with everything below it (nothing above keeps counts)."""
+    lock_suites([build.id])
     db.session.delete(build)
     db.session.flush()
 
 
 def delete_instance(instance):
     """Delete an instance with everything below it."""
+    lock_suites(db.session.scalars(select(TestBuild.id).where(TestBuild.instance_id == instance.id)).all())
     db.session.delete(instance)
     db.session.flush()
 
@@ -304,10 +389,14 @@ CASE_ROW_FIELDS = (
 
 
 def add_cases(suite, build, cases):
-    """Insert many finished or pending cases into ``suite`` with one multi-row INSERT.
+    """Insert many finished or pending cases into ``suite`` with multi-row INSERTs.
 
     Counters move by the sum of the cases' contributions, in the same
-    transaction, exactly as if each case had been created on its own.
+    transaction, exactly as if each case had been created on its own; they are
+    bumped first, like every case write (see the module doc). The rows go
+    through a Core executemany with the same columns in every row, which the
+    driver sends as multi-row INSERTs (the ORM's bulk path would split them into
+    small groups wherever a row's empty fields differ from the previous one's).
 
     :param cases: mappings with ``name`` and any of :data:`CASE_ROW_FIELDS`.
     """
@@ -317,7 +406,9 @@ def add_cases(suite, build, cases):
     rows = []
     for case in cases:
         row = {field: case.get(field) for field in CASE_ROW_FIELDS}
-        row.update(clip_case_text({k: row[k] for k in ("message", "details", "system_out", "system_err")}))
+        for field, limit in TEXT_LIMITS.items():
+            if row[field] is not None and len(row[field]) > limit:
+                row[field] = truncate(row[field], limit)
         row["attempts"] = row["attempts"] or 1
         row["is_flaky"] = bool(row["is_flaky"])
         row.update(
@@ -327,8 +418,10 @@ def add_cases(suite, build, cases):
             test_key=test_key(suite.name, row["name"]),
         )
         rows.append(row)
-        for name, value in case_contribution(row["result_status"], row["duration"], row["is_flaky"]).items():
-            totals[name] += value
+        if row["result_status"] is not None:
+            totals[STATUS_COUNTER[row["result_status"]]] += 1
+            totals["cases_duration"] += row["duration"] or 0.0
+            totals["flaky"] += row["is_flaky"]
     totals["cases_total"] = len(rows)
-    db.session.execute(insert(TestCase), rows)
     bump_counters(suite.id, build.id, {k: v for k, v in totals.items() if v})
+    db.session.execute(insert(TestCase.__table__), rows)

@@ -1,11 +1,19 @@
 """The seed's CRUD and lifecycle endpoints for instances, builds, suites and cases."""
 
+import functools
+import random
+import time
+
 from flask import abort
+from flask import current_app
+from flask import request
 from sqlalchemy import String
 from sqlalchemy import cast
 from sqlalchemy import func
 from sqlalchemy import or_
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import OperationalError
 
 from webapp import results
 from webapp.api import payload as p
@@ -21,7 +29,8 @@ from webapp.models import TestCase
 from webapp.models import TestInstance
 from webapp.models import TestSuite
 
-INSTANCE_FIELDS = {"name": p.text(255, required=True), "description": p.text(65535)}
+# a MySQL TEXT column holds 64 KB of UTF-8, not 64 K characters
+INSTANCE_FIELDS = {"name": p.text(255, required=True), "description": p.text(65535, max_bytes=65535)}
 BUILD_FIELDS = {
     "number": p.integer(minimum=1),
     "name": p.text(255),
@@ -54,6 +63,40 @@ READ_ONLY = frozenset(
     {"id", "pk", "instance_id", "build_id", "suite_id", "created", "suites_total", "attempts",
      "is_flaky", "pass_rate", "status", *results.COUNTERS}
 )
+# a write that lost a race (a duplicate key, an InnoDB deadlock) is run again this many times
+ATTEMPTS = 10
+MYSQL_DEADLOCK = 1213
+
+
+def lost_race(error):
+    """Whether a database error means a parallel writer got there first, so a rerun can succeed."""
+    if isinstance(error, IntegrityError):
+        return True
+    return bool(error.orig.args) and error.orig.args[0] == MYSQL_DEADLOCK
+
+
+def retried(view):
+    """Rerun a write view in a fresh transaction when it lost a race to a parallel writer.
+
+    Each write view is one transaction, so a rerun is safe. In the fresh
+    transaction the winner's row is visible: a duplicate name becomes a proper
+    409 with the existing item, and an auto-numbered build takes the next number.
+    """
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return view(*args, **kwargs)
+            except (IntegrityError, OperationalError) as error:
+                if attempt == ATTEMPTS or not lost_race(error):
+                    raise
+                db.session.rollback()
+                current_app.logger.info("rerunning %s after a lost race: %s", request.path, error.orig)
+                # a little jitter keeps racing clients from colliding again in lockstep
+                time.sleep(random.uniform(0, 0.002 * attempt))
+
+    return wrapped
 
 
 def contains(column, term):
@@ -106,9 +149,26 @@ def lifecycle_time(body, field):
 
 
 def saved(item, serialize, status=200):
-    """Commit the transaction and answer with the stored item."""
+    """Commit the transaction and answer with the stored item.
+
+    The item is serialized before the commit, while its attributes are still
+    loaded: afterwards the session would expire them and read the row again.
+    """
+    body = serialize(item)
     db.session.commit()
-    return serialize(item), status
+    return body, status
+
+
+def check_result(status, finished):
+    """Refuse a case that would be finished without a result (``result_status`` is null until finished).
+
+    :param status: the case's ``result_status`` after the change.
+    :param finished: the case's ``finished`` after the change.
+    """
+    if finished is not None and status is None:
+        raise p.ValidationError(
+            "a finished case needs a result", {"result_status": "is required when finished is given"}
+        )
 
 
 # instances
@@ -303,6 +363,7 @@ def create_case(instance_id, build_id, suite_id):
     """Create a case in a suite, optionally already finished with a status."""
     build, suite = get_suite(instance_id, build_id, suite_id)
     clean = p.validate(p.read_json_object(), CASE_FIELDS, ignored=READ_ONLY)
+    check_result(clean.get("result_status"), clean.get("finished"))
     return saved(results.create_case(suite, build, **clean), case_json, 201)
 
 
@@ -315,6 +376,12 @@ def update_case(instance_id, build_id, suite_id, case_id, partial):
     """Change a case; a new status moves its counts."""
     case = get_case(instance_id, build_id, suite_id, case_id)
     clean = p.validate(p.read_json_object(), CASE_FIELDS, partial=partial, ignored=READ_ONLY)
+    status = clean.get("result_status", case.result_status)
+    if status is not None and "finished" in clean and clean["finished"] is None:
+        # a case with a result has finished: null means "keep its time" (or now, if it had none)
+        del clean["finished"]
+    cleared = "result_status" in clean and status is None
+    check_result(status, None if cleared else clean.get("finished", case.finished))
     name = clean.get("name")
     if name is not None and name != case.name:
         taken = db.session.scalar(

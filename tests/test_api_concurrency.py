@@ -1,0 +1,201 @@
+"""Parallel CI workers writing into one build at once, on MySQL (SQLite cannot express this).
+
+Each thread has its own test client, so each request runs in its own app
+context with its own session and pooled connection, as gunicorn threads do.
+"""
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import func
+from sqlalchemy import select
+
+from tests.conftest import make_token_user
+from tests.factories import make_build
+from tests.factories import make_instance
+from tests.factories import make_suite
+from webapp import results
+from webapp.extensions import db
+from webapp.models import STATUSES
+from webapp.models import TestBuild
+from webapp.models import TestCase
+from webapp.models import TestSuite
+
+THREADS = 8
+
+
+def run_in_threads(app, jobs, work):
+    """Run ``work(client, job)`` for every job on THREADS threads released together; return the results."""
+    barrier = threading.Barrier(THREADS)
+    chunks = [jobs[index::THREADS] for index in range(THREADS)]
+
+    def worker(chunk):
+        client = app.test_client()
+        barrier.wait()
+        return [work(client, job) for job in chunk]
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        return [answer for chunk in pool.map(worker, chunks) for answer in chunk]
+
+
+@pytest.fixture(autouse=True)
+def no_deadlocks(caplog):
+    """Fail a test whose writes needed a rerun because InnoDB saw a deadlock: the lock order is wrong."""
+    caplog.set_level(logging.INFO, logger="webapp")
+    yield
+    deadlocks = [record for record in caplog.records if "Deadlock found" in record.getMessage()]
+    assert deadlocks == []
+
+
+@pytest.fixture
+def suite_ids(mysql_app):
+    """An instance with one build and one empty suite: their ids."""
+    with mysql_app.app_context():
+        instance = make_instance("parallel product")
+        build = make_build(instance)
+        suite = make_suite(build, "parallel suite")
+        return {"instance": instance.id, "build": build.id, "suite": suite.id}
+
+
+@pytest.fixture
+def headers(mysql_app):
+    """Token credentials of a maintainer, the CI role."""
+    return make_token_user(mysql_app, "maintainer")
+
+
+def suite_url(ids):
+    """The suite's URL."""
+    return f"/api/test-instance/{ids['instance']}/test-build/{ids['build']}/test-suite/{ids['suite']}/"
+
+
+def stored_counters(app, ids):
+    """The suite's and build's counters, and the same numbers counted from case rows."""
+    with app.app_context():
+        suite = db.session.get(TestSuite, ids["suite"])
+        build = db.session.get(TestBuild, ids["build"])
+        rows = dict(
+            db.session.execute(
+                select(TestCase.result_status, func.count())
+                .where(TestCase.suite_id == ids["suite"])
+                .group_by(TestCase.result_status)
+            ).all()
+        )
+        fields = ("cases_total", "passed", "failed", "errored", "skipped")
+        counted = {
+            "cases_total": sum(rows.values()),
+            **{results.STATUS_COUNTER[status]: rows.get(status, 0) for status in STATUSES},
+        }
+        return (
+            {name: getattr(suite, name) for name in fields},
+            {name: getattr(build, name) for name in fields},
+            counted,
+            round(suite.cases_duration, 3),
+            round(build.cases_duration, 3),
+        )
+
+
+def test_eight_threads_finishing_cases_of_one_suite_count_exactly(mysql_app, suite_ids, headers):
+    """8 threads × 40 finishes into one suite: every counter is exact and matches the rows."""
+    with mysql_app.app_context():
+        suite = db.session.get(TestSuite, suite_ids["suite"])
+        results.add_cases(suite, suite.build, [{"name": f"case {n:03d}"} for n in range(THREADS * 40)])
+        db.session.commit()
+        case_ids = db.session.scalars(select(TestCase.id).where(TestCase.suite_id == suite.id)).all()
+    jobs = [(case_id, STATUSES[index % 4]) for index, case_id in enumerate(case_ids)]
+
+    def finish(client, job):
+        case_id, status = job
+        url = suite_url(suite_ids) + f"test-case/{case_id}/finish/"
+        return client.post(url, json={"result_status": status, "duration": 0.25}, headers=headers).status_code
+
+    assert run_in_threads(mysql_app, jobs, finish) == [200] * len(jobs)
+    suite_counts, build_counts, counted, suite_duration, build_duration = stored_counters(
+        mysql_app, suite_ids
+    )
+    expected = {"cases_total": 320, "passed": 80, "failed": 80, "errored": 80, "skipped": 80}
+    assert suite_counts == build_counts == counted == expected
+    assert suite_duration == build_duration == 80.0
+
+
+def test_eight_threads_creating_finished_cases_in_one_suite(mysql_app, suite_ids, headers):
+    """Creates racing into one suite and build neither deadlock nor lose counts."""
+    jobs = [(f"created {n:03d}", STATUSES[n % 4]) for n in range(THREADS * 25)]
+
+    def create(client, job):
+        name, status = job
+        body = {"name": name, "result_status": status, "duration": 0.5}
+        return client.post(suite_url(suite_ids) + "test-case/", json=body, headers=headers).status_code
+
+    assert run_in_threads(mysql_app, jobs, create) == [201] * len(jobs)
+    suite_counts, build_counts, counted, suite_duration, build_duration = stored_counters(
+        mysql_app, suite_ids
+    )
+    expected = {"cases_total": 200, "passed": 50, "failed": 50, "errored": 50, "skipped": 50}
+    assert suite_counts == build_counts == counted == expected
+    assert suite_duration == build_duration == 100.0
+
+
+def test_eight_threads_creating_suites_in_one_build(mysql_app, suite_ids, headers):
+    """Suites created at once into one build all arrive, and suites_total is exact."""
+    url = f"/api/test-instance/{suite_ids['instance']}/test-build/{suite_ids['build']}/test-suite/"
+    jobs = [f"suite {n:02d}" for n in range(THREADS * 6)]
+
+    def create(client, name):
+        return client.post(url, json={"name": name}, headers=headers).status_code
+
+    assert run_in_threads(mysql_app, jobs, create) == [201] * len(jobs)
+    with mysql_app.app_context():
+        build = db.session.get(TestBuild, suite_ids["build"])
+        stored = db.session.scalar(select(func.count()).where(TestSuite.build_id == build.id))
+        assert build.suites_total == stored == len(jobs) + 1
+
+
+def test_auto_numbered_builds_created_at_once_get_distinct_numbers(mysql_app, suite_ids, headers):
+    """Builds created at once without a number get distinct consecutive numbers, no 409 or 500."""
+    url = f"/api/test-instance/{suite_ids['instance']}/test-build/"
+
+    def create(client, _):
+        response = client.post(url, json={"branch": "main"}, headers=headers)
+        return response.status_code, (response.get_json() or {}).get("number")
+
+    answers = run_in_threads(mysql_app, list(range(THREADS * 3)), create)
+    assert [status for status, _ in answers] == [201] * len(answers)
+    assert sorted(number for _, number in answers) == list(range(2, 2 + len(answers)))
+
+
+def test_racing_finishes_of_one_case_count_once(mysql_app, suite_ids, headers):
+    """Eight finishes of the same case: one 200, seven 409s, and the case is counted once."""
+    with mysql_app.app_context():
+        suite = db.session.get(TestSuite, suite_ids["suite"])
+        case = results.create_case(suite, suite.build, "contested")
+        db.session.commit()
+        url = suite_url(suite_ids) + f"test-case/{case.id}/finish/"
+
+    def finish(client, status):
+        return client.post(url, json={"result_status": status}, headers=headers).status_code
+
+    answers = run_in_threads(mysql_app, [STATUSES[n % 4] for n in range(THREADS)], finish)
+    assert sorted(answers) == [200] + [409] * (THREADS - 1)
+    suite_counts, build_counts, counted, _, _ = stored_counters(mysql_app, suite_ids)
+    assert suite_counts == build_counts == counted
+    assert sum(suite_counts[name] for name in ("passed", "failed", "errored", "skipped")) == 1
+
+
+def test_racing_creates_of_one_name_give_one_item_and_409s_with_it(mysql_app, suite_ids, headers):
+    """A name created by eight clients at once is stored once; the losers get 409 with that item."""
+    url = suite_url(suite_ids) + "test-case/"
+
+    def create(client, _):
+        response = client.post(url, json={"name": "same name"}, headers=headers)
+        return response.status_code, response.get_json()
+
+    answers = run_in_threads(mysql_app, list(range(THREADS)), create)
+    created = [body for status, body in answers if status == 201]
+    conflicts = [body for status, body in answers if status == 409]
+    assert len(created) == 1
+    assert len(conflicts) == THREADS - 1
+    assert all(body["error"]["existing"]["id"] == created[0]["id"] for body in conflicts)
+    suite_counts, _, counted, _, _ = stored_counters(mysql_app, suite_ids)
+    assert suite_counts["cases_total"] == counted["cases_total"] == 1
