@@ -11,9 +11,11 @@ from flask import request
 from flask import url_for
 from flask_bootstrap import Bootstrap5
 from flask_login import current_user
+from flask_login.utils import _user_context_processor
 from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.extensions import db
+from webapp.extensions import login_manager
 
 bootstrap = Bootstrap5()
 
@@ -108,9 +110,19 @@ def viewer():
         return None
 
 
+def safe_user_context():
+    """``current_user`` for templates, anonymous when the user cannot be loaded."""
+    return {"current_user": viewer() or login_manager.anonymous_user()}
+
+
 def init_app(app):
     """Serve Bootstrap from this server and register the filters and helpers."""
     bootstrap.init_app(app)
+    # Flask-Login's own processor loads the user eagerly for every template, so
+    # with the database down even the 500 page failed; this one degrades instead
+    processors = app.template_context_processors[None]
+    processors[:] = [proc for proc in processors if proc is not _user_context_processor]
+    app.context_processor(safe_user_context)
     app.jinja_env.filters.update(
         isotime=iso_utc, utctext=utc_text, duration=duration, percent=percent, build_duration=build_duration
     )
