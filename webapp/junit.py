@@ -78,9 +78,9 @@ Times
     comma.  A suite ``timestamp`` is ISO 8601, with or without an offset;
     a naive one is taken as UTC.  ``started`` is always an aware UTC datetime
     or ``None`` (the innermost suite element with a readable timestamp).  A
-    suite's ``duration`` is its ``time`` attribute when the ParsedSuite comes
-    from exactly one ``<testsuite>`` element holding only its cases, else the
-    sum of its cases' known durations.
+    suite's ``duration`` is its readable ``time`` attribute when the
+    ParsedSuite comes from exactly one ``<testsuite>`` element holding only
+    its cases, else the sum of its cases' known durations (None if none is).
 
 Limits (in characters; a longer text keeps its head and its tail around a
 marker saying how many characters were cut, and is never longer than the
@@ -680,9 +680,9 @@ def _finish_group(group):
     suite.system_out = _join_texts(group.out)
     suite.system_err = _join_texts(group.err)
     infos = group.infos
-    if len(infos) == 1 and len(infos[0].groups) == 1 and infos[0].time is not None:
+    if len(infos) == 1 and len(infos[0].groups) == 1:
         suite.duration = _seconds(infos[0].time)
-    else:
+    if suite.duration is None:
         known = [case.duration for case in group.cases.values() if case.duration is not None]
         suite.duration = math.fsum(known) if known else None
     return suite
