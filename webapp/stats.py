@@ -118,7 +118,8 @@ def paired_cases(build_id, base_id, condition, limit, inner=False):
     here = aliased(TestCase, name="here")
     there = aliased(TestCase, name="there")
     statement = (
-        select(here.id, here.test_key, here.name, here.result_status, TestSuite.name.label("suite"),
+        select(here.id, here.suite_id, here.test_key, here.name, here.result_status,
+               TestSuite.name.label("suite"),
                there.id.label("other_id"), there.result_status.label("other_status"))
         .join(TestSuite, TestSuite.id == here.suite_id)
         .join(
@@ -138,7 +139,7 @@ def paired_cases(build_id, base_id, condition, limit, inner=False):
 def diff_item(row, with_base=True):
     """One test in a build comparison."""
     item = {"suite": row.suite, "name": row.name, "test_key": row.test_key,
-            "status": row.result_status, "case_id": row.id}
+            "status": row.result_status, "case_id": row.id, "suite_id": row.suite_id}
     if with_base:
         item.update(base_status=row.other_status, base_case_id=row.other_id)
     return item
@@ -229,7 +230,7 @@ def recent_runs(instance_id, keys, build_ids):
     if not keys:
         return []
     return db.session.execute(
-        select(TestCase.test_key, TestCase.id, TestCase.name, TestCase.result_status,
+        select(TestCase.test_key, TestCase.id, TestCase.suite_id, TestCase.name, TestCase.result_status,
                TestCase.duration, TestCase.is_flaky, TestSuite.name.label("suite"),
                TestBuild.number, TestBuild.id.label("build_id"))
         .join(TestSuite, TestSuite.id == TestCase.suite_id)
@@ -248,7 +249,7 @@ def latest_by_key(rows):
 def test_ref(row):
     """The identity of a test and its newest case."""
     return {"suite": row.suite, "name": row.name, "test_key": row.test_key, "case_id": row.id,
-            "build_id": row.build_id, "last_status": row.result_status}
+            "suite_id": row.suite_id, "build_id": row.build_id, "last_status": row.result_status}
 
 
 def top_failing(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10):
@@ -464,7 +465,7 @@ def duration_regressions(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, 
     medians = select(ranks.c.test_key, runs, median).group_by(ranks.c.test_key).subquery()
     increase = TestCase.duration - medians.c.median
     rows = db.session.execute(
-        select(TestCase.id, TestCase.test_key, TestCase.name, TestCase.duration,
+        select(TestCase.id, TestCase.suite_id, TestCase.test_key, TestCase.name, TestCase.duration,
                TestSuite.name.label("suite"), medians.c.median, medians.c.runs)
         .join(medians, medians.c.test_key == TestCase.test_key)
         .join(TestSuite, TestSuite.id == TestCase.suite_id)
@@ -481,7 +482,8 @@ def duration_regressions(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, 
     result["tests"] = [
         {
             "suite": row.suite, "name": row.name, "test_key": row.test_key, "case_id": row.id,
-            "duration": seconds(row.duration), "median": seconds(row.median), "runs": int(row.runs),
+            "suite_id": row.suite_id, "build_id": build.id, "duration": seconds(row.duration),
+            "median": seconds(row.median), "runs": int(row.runs),
             "increase": seconds(row.duration - row.median),
             "ratio": round(row.duration / row.median, 2) if row.median else None,
         }

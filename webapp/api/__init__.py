@@ -16,7 +16,9 @@ from flask_wtf.csrf import CSRFError
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError as CSRFValidationError
 
+from webapp.api import imports as imp
 from webapp.api import resources as r
+from webapp.api import statistics as st
 from webapp.extensions import csrf
 from webapp.security import API_LOGIN_HINT
 from webapp.security import write_role_for
@@ -75,6 +77,19 @@ add_route(CASES, "cases", r.list_cases, ["GET"])
 add_route(CASES, "cases_create", r.create_case, ["POST"])
 add_item_routes(CASE, "case", r.read_case, r.update_case, r.delete_case)
 add_lifecycle_routes(CASE, "case", r.start_case, r.finish_case)
+
+# JUnit XML import and statistics (webapp/api/imports.py, webapp/api/statistics.py)
+add_route(INSTANCE + "import/", "import_new_build", imp.import_new_build, ["POST"])
+add_route(BUILD + "import/", "import_into_build", imp.import_into_build, ["POST"])
+add_route(BUILD + "summary/", "build_summary", st.build_summary, ["GET"])
+add_route(BUILD + "diff/", "build_diff", st.build_diff, ["GET"])
+add_route(INSTANCE + "trend/", "trend", st.trend, ["GET"])
+add_route(INSTANCE + "top-failing/", "top_failing", st.top_failing, ["GET"])
+add_route(INSTANCE + "slowest/", "slowest", st.slowest, ["GET"])
+add_route(INSTANCE + "flaky/", "flaky", st.flaky, ["GET"])
+add_route(INSTANCE + "regressions/", "regressions", st.regressions, ["GET"])
+add_route(INSTANCE + "test-history/", "find_test", st.find_test, ["GET"])
+add_route(INSTANCE + "test-history/<string(length=32):test_key>/", "test_history", st.test_history, ["GET"])
 
 
 @bp.before_request
