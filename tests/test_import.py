@@ -3,6 +3,7 @@
 import gzip
 import importlib.util
 import io
+import json
 import threading
 from pathlib import Path
 
@@ -42,9 +43,16 @@ NOTHING = {"test_builds": 0, "test_suites": 0, "test_cases": 0, "idempotency_rec
 REPORT_COUNTS = {"total": 5, "SUCCESS": 2, "FAILED": 1, "ERROR": 1, "SKIPPED": 1, "flaky": 1, "merged": 0}
 
 
+CORPUS = Path(__file__).parent / "junit_corpus"
+EXPECTED = json.loads((CORPUS / "expected.json").read_text())
+STATUS_FIELDS = {
+    "SUCCESS": "passed", "FAILED": "failed", "ERROR": "errored", "SKIPPED": "skipped", "flaky": "flaky"
+}
+
+
 def load_synthetic():
     """The corpus's generator of large reports (tests/junit_corpus/synthetic.py)."""
-    path = Path(__file__).parent / "junit_corpus" / "synthetic.py"
+    path = CORPUS / "synthetic.py"
     spec = importlib.util.spec_from_file_location("junit_synthetic", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -134,6 +142,35 @@ def test_import_keeps_messages_reruns_and_durations(app, api, instance_id):
         assert cases["test_retry"].is_flaky
         assert cases["test_list"].duration == pytest.approx(1.5)
         assert cases["test_list"].finished is not None
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_corpus_imports_with_exact_counts(app, api, instance_id, name):
+    """Every corpus report: suites, counts per status, flaky cases and attempts as worked out by hand."""
+    expected = EXPECTED[name]
+    response = api.post(new_build_path(instance_id), data=(CORPUS / name).read_bytes(), headers=XML)
+    if "error" in expected:
+        assert response.status_code == 400
+        assert expected["error"] in response.get_json()["error"]["message"]
+        with app.app_context():
+            assert stored_totals() == NOTHING
+        return
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    wanted = {field: sum(suite[field] for suite in expected["suites"]) for field in STATUS_FIELDS}
+    assert {field: body["cases"][field] for field in STATUS_FIELDS} == wanted
+    assert body["cases"]["total"] == sum(wanted[status] for status in STATUS_FIELDS if status != "flaky")
+    with app.app_context():
+        build_id = body["build"]["id"]
+        suites = db.session.scalars(select(TestSuite).where(TestSuite.build_id == build_id)).all()
+        stored = {suite.name: {field: getattr(suite, column) for field, column in STATUS_FIELDS.items()}
+                  for suite in suites}
+        assert stored == {
+            suite["name"]: {field: suite[field] for field in STATUS_FIELDS} for suite in expected["suites"]
+        }
+        attempts = db.session.scalar(select(func.sum(TestCase.attempts)).where(TestCase.build_id == build_id))
+        assert attempts == sum(suite["attempts"] for suite in expected["suites"])
+        assert counters_match_rows(build_id)
 
 
 def test_underscore_spelling_and_automatic_number(app, api, instance_id):
