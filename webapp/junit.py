@@ -238,8 +238,6 @@ def _syntax_error(exc, reader):
     """Turn a libxml2 parse failure into a ReportError naming line and column."""
     if reader.bytes_read == 0:
         return ReportError("the report is empty")
-    if not exc.lineno:
-        return ReportError("the report has no XML element")
     # libxml2 appends ", line N, column M" itself; say it once, up front.
     message = exc.msg
     suffix = f", line {exc.lineno}, column "
@@ -275,6 +273,8 @@ class _GuardedReader:
         if self._scanning and data:
             self._head += data
             self._scanning = not _prolog_done(self._head) and len(self._head) < _PROLOG_SCAN_BYTES
+            if not self._scanning:
+                self._head = b""
         return data
 
 
