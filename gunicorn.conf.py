@@ -37,9 +37,6 @@ graceful_timeout = _env_int("GREENBAR_GUNICORN_GRACEFUL_TIMEOUT", 30)
 max_requests = _env_int("GREENBAR_GUNICORN_MAX_REQUESTS", 1000)
 max_requests_jitter = _env_int("GREENBAR_GUNICORN_MAX_REQUESTS_JITTER", 100)
 
-# heartbeat files on tmpfs: a slow disk must not look like a hung worker.
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
-
 accesslog = os.environ.get("GREENBAR_GUNICORN_ACCESS_LOG", "-")
 errorlog = os.environ.get("GREENBAR_GUNICORN_ERROR_LOG", "-")
 loglevel = os.environ.get("GREENBAR_GUNICORN_LOG_LEVEL", "info")

@@ -1,0 +1,1 @@
+"""Infrastructure tests: nginx, gunicorn, Ansible and the AWS side on moto."""

@@ -1,0 +1,387 @@
+"""The AWS side against a local moto server: provision, re-provision, tear down.
+
+ansible/provision.yml runs exactly as an operator runs it against AWS, given only
+the endpoint (AWS_URL), fake credentials and the variables the README lists as
+required. Every resource and its key settings are then read back with boto3;
+a second run must change nothing; teardown.yml must remove it all. The tests
+share one moto server and run in file order, as one cycle.
+"""
+
+import base64
+import fnmatch
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.request
+
+import boto3
+import pytest
+
+from tests.infra.conftest import ANSIBLE_DIR
+from tests.infra.conftest import free_port
+from tests.infra.conftest import require_program
+from tests.infra.conftest import stop_process
+from tests.infra.conftest import tail
+from tests.infra.conftest import wait_until
+
+pytestmark = pytest.mark.infra
+
+STACK = "greenbar-ci"
+ALARM_EMAIL = "ops@example.com"
+RECAP = re.compile(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
+
+
+def moto_answers(url):
+    """Return True once moto's API answers on ``url``."""
+    try:
+        with urllib.request.urlopen(f"{url}/moto-api/", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    """Start moto_server on a free port of 127.0.0.1; stop only that process afterwards."""
+    server = require_program("moto_server")
+    log_path = tmp_path_factory.mktemp("moto") / "moto.log"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([server, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log)
+    try:
+        wait_until(lambda: moto_answers(url), 30, "moto_server to answer")
+        yield {"url": url, "log": log_path}
+    finally:
+        stop_process(process)
+
+
+def aws_environment(url):
+    """Environment for ansible-playbook and boto3: the moto endpoint and fake credentials only."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.update(
+        AWS_URL=url,
+        AWS_ENDPOINT_URL=url,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_REGION="us-east-1",
+        AWS_DEFAULT_REGION="us-east-1",
+        # no real profile or credentials file may leak into the run.
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        ANSIBLE_CONFIG=str(ANSIBLE_DIR / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+    )
+    return env
+
+
+def run_playbook(moto, playbook, *extra_vars, expect_failure=False):
+    """Run one playbook against moto; return (ok, changed, output)."""
+    command = [require_program("ansible-playbook"), "-i", "inventories/production/hosts.yml", playbook]
+    for assignment in extra_vars:
+        command += ["-e", assignment]
+    result = subprocess.run(
+        command, cwd=ANSIBLE_DIR, env=aws_environment(moto["url"]), capture_output=True, text=True,
+        timeout=600,
+    )
+    output = result.stdout + result.stderr
+    failed = result.returncode != 0
+    assert failed == expect_failure, f"{playbook} exit {result.returncode}:\n{output[-6000:]}\n" \
+        f"--- moto log ---\n{tail(moto['log'])}"
+    recap = RECAP.search(output)
+    assert recap, output[-3000:]
+    ok, changed, _unreachable, _failed = (int(value) for value in recap.groups())
+    return ok, changed, output
+
+
+def client(moto, service):
+    """A boto3 client for ``service`` on the moto server."""
+    return boto3.client(
+        service, endpoint_url=moto["url"], region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )
+
+
+def stored_secret(moto):
+    """The credentials provision.yml keeps in Secrets Manager, as a dict."""
+    value = client(moto, "secretsmanager").get_secret_value(SecretId=f"{STACK}/app")["SecretString"]
+    return json.loads(value)
+
+
+def a_moto_image(moto):
+    """An image id moto knows (it ships no Debian images, so the AMI lookup can't run)."""
+    images = client(moto, "ec2").describe_images(Owners=["099720109477"])["Images"]
+    return sorted(image["ImageId"] for image in images)[0]
+
+
+@pytest.fixture(scope="module")
+def cycle(moto):
+    """Provision once; the tests below inspect, re-run and tear down what it made."""
+    required = ["aws_stack_env=ci", f"aws_stack_alarm_email={ALARM_EMAIL}",
+                f"aws_stack_ami_id={a_moto_image(moto)}"]
+    started = time.monotonic()
+    ok, changed, output = run_playbook(moto, "provision.yml", *required)
+    return {"required": required, "timings": {"provision": time.monotonic() - started},
+            "first_changed": changed, "output": output}
+
+
+def stack_vpc(moto):
+    """The stack's VPC, or None."""
+    vpcs = client(moto, "ec2").describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [STACK]}])["Vpcs"]
+    return vpcs[0] if vpcs else None
+
+
+def subnets_by_tier(moto, vpc_id):
+    """The VPC's subnets as {"public": [...], "private": [...]}, each sorted by CIDR."""
+    subnets = client(moto, "ec2").describe_subnets(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+    tiers = {"public": [], "private": []}
+    for subnet in sorted(subnets, key=lambda s: s["CidrBlock"]):
+        tags = {tag["Key"]: tag["Value"] for tag in subnet.get("Tags", [])}
+        tiers[tags["Tier"]].append(subnet)
+    return tiers
+
+
+def security_groups(moto, vpc_id):
+    """The stack's security groups by suffix: {"lb": ..., "web": ..., "db": ...}."""
+    groups = client(moto, "ec2").describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]
+    return {g["GroupName"].removeprefix(STACK + "-"): g for g in groups if g["GroupName"] != "default"}
+
+
+def ingress(group):
+    """A group's ingress as a set of (port, source) pairs; source is a CIDR or a group id."""
+    rules = set()
+    for permission in group["IpPermissions"]:
+        for cidr in permission.get("IpRanges", []):
+            rules.add((permission["FromPort"], cidr["CidrIp"]))
+        for pair in permission.get("UserIdGroupPairs", []):
+            rules.add((permission["FromPort"], pair["GroupId"]))
+    return rules
+
+
+def test_network(moto, cycle):
+    """Are there 2 public and 2 private subnets in 2 zones, routed through an internet gateway?"""
+    ec2 = client(moto, "ec2")
+    vpc = stack_vpc(moto)
+    assert vpc["CidrBlock"] == "10.20.0.0/16"
+    assert ec2.describe_vpc_attribute(VpcId=vpc["VpcId"], Attribute="enableDnsHostnames")[
+        "EnableDnsHostnames"]["Value"]
+    tiers = subnets_by_tier(moto, vpc["VpcId"])
+    assert len(tiers["public"]) == len(tiers["private"]) == 2
+    for tier, public in (("public", True), ("private", False)):
+        assert len({s["AvailabilityZone"] for s in tiers[tier]}) == 2
+        assert all(s["MapPublicIpOnLaunch"] is public for s in tiers[tier])
+    igws = ec2.describe_internet_gateways(
+        Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])["InternetGateways"]
+    assert len(igws) == 1
+    tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["RouteTables"]
+    routes_of = {}
+    for table in tables:
+        for association in table["Associations"]:
+            if "SubnetId" in association:
+                routes_of[association["SubnetId"]] = {r["DestinationCidrBlock"]: r.get("GatewayId")
+                                                      for r in table["Routes"]}
+    for subnet in tiers["public"]:
+        assert routes_of[subnet["SubnetId"]]["0.0.0.0/0"] == igws[0]["InternetGatewayId"]
+    for subnet in tiers["private"]:
+        # no NAT gateway by default: the private subnets (the database's) have no way out.
+        assert "0.0.0.0/0" not in routes_of[subnet["SubnetId"]]
+
+
+def test_security_groups(moto, cycle):
+    """Can only the balancer reach the web tier, and only the web tier reach MySQL?"""
+    groups = security_groups(moto, stack_vpc(moto)["VpcId"])
+    assert set(groups) == {"lb", "web", "db"}
+    assert ingress(groups["lb"]) == {(80, "0.0.0.0/0"), (443, "0.0.0.0/0")}
+    # no SSH: the admin CIDR is empty by default.
+    assert ingress(groups["web"]) == {(80, groups["lb"]["GroupId"])}
+    assert ingress(groups["db"]) == {(3306, groups["web"]["GroupId"])}
+
+
+def test_database_and_secret(moto, cycle):
+    """Is RDS MySQL 8 private, encrypted, backed up, protected, with credentials kept in Secrets Manager?"""
+    vpc_id = stack_vpc(moto)["VpcId"]
+    db = client(moto, "rds").describe_db_instances(DBInstanceIdentifier=STACK)["DBInstances"][0]
+    assert db["Engine"] == "mysql" and db["EngineVersion"].startswith("8.")
+    assert db["StorageEncrypted"] is True
+    assert db["BackupRetentionPeriod"] == 7
+    assert db["PubliclyAccessible"] is False
+    assert db["DeletionProtection"] is True and db["MultiAZ"] is False
+    private_ids = {s["SubnetId"] for s in subnets_by_tier(moto, vpc_id)["private"]}
+    assert {s["SubnetIdentifier"] for s in db["DBSubnetGroup"]["Subnets"]} == private_ids
+    db_group = security_groups(moto, vpc_id)["db"]["GroupId"]
+    assert [g["VpcSecurityGroupId"] for g in db["VpcSecurityGroups"]] == [db_group]
+    secret = stored_secret(moto)
+    assert set(secret) == {"username", "password", "dbname", "secret_key"}
+    assert len(secret["password"]) == 32 and len(secret["secret_key"]) == 64
+    assert db["MasterUsername"] == secret["username"] and db["DBName"] == secret["dbname"]
+    cycle["secret"] = secret
+
+
+def test_bucket(moto, cycle):
+    """Is the bucket private, versioned, encrypted and HTTPS-only?"""
+    s3 = client(moto, "s3")
+    bucket = f"{STACK}-123456789012"
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    [statement] = policy["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_instance_permissions(moto, cycle):
+    """Does the instance role grant only its secret, the bucket's prefixes, metrics and logs?"""
+    iam = client(moto, "iam")
+    role = iam.get_role(RoleName=f"{STACK}-web")["Role"]
+    trust = role["AssumeRolePolicyDocument"]
+    assert trust["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
+    assert iam.list_attached_role_policies(RoleName=f"{STACK}-web")["AttachedPolicies"] == []
+    document = iam.get_role_policy(RoleName=f"{STACK}-web", PolicyName="greenbar-web")["PolicyDocument"]
+    statements = {s["Sid"]: s for s in document["Statement"]}
+    secret_arn = client(moto, "secretsmanager").describe_secret(SecretId=f"{STACK}/app")["ARN"]
+    # the name plus AWS's six random characters: this one secret and no other.
+    granted = statements["ReadAppSecret"]["Resource"]
+    assert granted == f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{STACK}/app-??????"
+    assert fnmatch.fnmatchcase(secret_arn, granted)
+    bucket_arn = f"arn:aws:s3:::{STACK}-123456789012"
+    assert statements["ReadReleases"]["Resource"] == f"{bucket_arn}/releases/*"
+    assert statements["ReadWriteUploads"]["Resource"] == f"{bucket_arn}/uploads/*"
+    actions = [a for s in document["Statement"] for a in
+               (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
+    assert not [a for a in actions if a.endswith("*")]
+    profile = iam.get_instance_profile(InstanceProfileName=f"{STACK}-web")["InstanceProfile"]
+    assert [r["RoleName"] for r in profile["Roles"]] == [f"{STACK}-web"]
+
+
+def test_load_balancer(moto, cycle):
+    """Does an internet-facing ALB in the public subnets forward HTTP to a /healthz-checked target group?"""
+    elb = client(moto, "elbv2")
+    vpc_id = stack_vpc(moto)["VpcId"]
+    [lb] = elb.describe_load_balancers(Names=[STACK])["LoadBalancers"]
+    assert lb["Scheme"] == "internet-facing"
+    public_ids = {s["SubnetId"] for s in subnets_by_tier(moto, vpc_id)["public"]}
+    assert {z["SubnetId"] for z in lb["AvailabilityZones"]} == public_ids
+    assert lb["SecurityGroups"] == [security_groups(moto, vpc_id)["lb"]["GroupId"]]
+    [tg] = elb.describe_target_groups(Names=[STACK])["TargetGroups"]
+    assert (tg["HealthCheckPath"], tg["HealthCheckProtocol"], tg["Port"]) == ("/healthz", "HTTP", 80)
+    assert tg["Matcher"]["HttpCode"] == "200"
+    [listener] = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    assert (listener["Protocol"], listener["Port"]) == ("HTTP", 80)
+    assert listener["DefaultActions"][0]["TargetGroupArn"] == tg["TargetGroupArn"]
+    cycle["target_group_arn"] = tg["TargetGroupArn"]
+
+
+def launch_template_versions(moto):
+    """All versions of the stack's launch template."""
+    return client(moto, "ec2").describe_launch_template_versions(
+        LaunchTemplateName=STACK)["LaunchTemplateVersions"]
+
+
+def test_launch_template(moto, cycle):
+    """Does a new instance configure itself from S3 with IMDSv2, an encrypted disk and no secret in sight?"""
+    [version] = launch_template_versions(moto)
+    data = version["LaunchTemplateData"]
+    user_data = base64.b64decode(data["UserData"]).decode()
+    assert user_data.startswith("#!/bin/bash")
+    assert f'bucket="{STACK}-123456789012"' in user_data
+    assert "configure.yml" in user_data and f'"app_secret_id": "{STACK}/app"' in user_data
+    # no release deployed yet: the instance says so instead of serving nothing.
+    assert 'release=""' in user_data
+    secret = stored_secret(moto)
+    assert secret["password"] not in user_data and secret["secret_key"] not in user_data
+    assert data["MetadataOptions"]["HttpTokens"] == "required"
+    assert data["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
+    assert data["IamInstanceProfile"]["Arn"].endswith(f"instance-profile/{STACK}-web")
+    web_group = security_groups(moto, stack_vpc(moto)["VpcId"])["web"]["GroupId"]
+    assert data["NetworkInterfaces"][0]["Groups"] == [web_group]
+
+
+def test_auto_scaling(moto, cycle):
+    """Is the group spread over both subnets, spot-capable, on the target group, scaling at 75% CPU?"""
+    autoscaling = client(moto, "autoscaling")
+    [group] = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[STACK])["AutoScalingGroups"]
+    policy = group["MixedInstancesPolicy"]
+    spec = policy["LaunchTemplate"]["LaunchTemplateSpecification"]
+    assert (spec["LaunchTemplateName"], spec["Version"]) == (STACK, "$Latest")
+    types = [o["InstanceType"] for o in policy["LaunchTemplate"]["Overrides"]]
+    assert types == ["t3.small", "t3a.small", "t2.small"]
+    distribution = policy["InstancesDistribution"]
+    assert distribution["OnDemandBaseCapacity"] == 1
+    assert distribution["OnDemandPercentageAboveBaseCapacity"] == 0
+    subnet_ids = set(group["VPCZoneIdentifier"].split(","))
+    public_ids = {s["SubnetId"] for s in subnets_by_tier(moto, stack_vpc(moto)["VpcId"])["public"]}
+    assert subnet_ids == public_ids
+    assert group["TargetGroupARNs"] == [cycle["target_group_arn"]]
+    assert group["HealthCheckType"] == "ELB"
+    # empty until deploy.yml ships a release; the maximum is already in place.
+    assert (group["MinSize"], group["DesiredCapacity"], group["MaxSize"]) == (0, 0, 6)
+    [scaling] = autoscaling.describe_policies(AutoScalingGroupName=STACK)["ScalingPolicies"]
+    config = scaling["TargetTrackingConfiguration"]
+    assert scaling["PolicyType"] == "TargetTrackingScaling"
+    assert config["PredefinedMetricSpecification"]["PredefinedMetricType"] == "ASGAverageCPUUtilization"
+    assert config["TargetValue"] == 75.0
+
+
+def test_alarm_notifies_topic(moto, cycle):
+    """Does CPU above 50% raise an alarm that mails the operator through SNS?"""
+    [alarm] = client(moto, "cloudwatch").describe_alarms(AlarmNames=[f"{STACK}-cpu-high"])["MetricAlarms"]
+    assert (alarm["MetricName"], alarm["Threshold"], alarm["ComparisonOperator"]) == \
+        ("CPUUtilization", 50.0, "GreaterThanThreshold")
+    assert alarm["Dimensions"] == [{"Name": "AutoScalingGroupName", "Value": STACK}]
+    [topic_arn] = alarm["AlarmActions"]
+    subscriptions = client(moto, "sns").list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", ALARM_EMAIL)]
+    [group] = client(moto, "logs").describe_log_groups(logGroupNamePrefix="/greenbar/ci")["logGroups"]
+    assert group["retentionInDays"] == 30
+
+
+def test_second_run_changes_nothing(moto, cycle):
+    """Does provisioning again with the same variables report changed=0 and keep the credentials?"""
+    started = time.monotonic()
+    _ok, changed, output = run_playbook(moto, "provision.yml", *cycle["required"])
+    cycle["timings"]["provision again"] = time.monotonic() - started
+    assert cycle["first_changed"] > 20
+    assert changed == 0, output[-4000:]
+    assert len(launch_template_versions(moto)) == 1
+    secret = stored_secret(moto)
+    assert secret == cycle["secret"]
+
+
+def test_teardown_needs_confirmation(moto, cycle):
+    """Does teardown refuse to run without the explicit confirmation, deleting nothing?"""
+    _ok, changed, output = run_playbook(moto, "teardown.yml", "aws_stack_env=ci", expect_failure=True)
+    assert changed == 0 and "aws_stack_confirm_teardown" in output
+    assert stack_vpc(moto) is not None
+
+
+def test_teardown_removes_everything(moto, cycle, capsys):
+    """Does teardown with the confirmation leave only the final database snapshot behind?"""
+    started = time.monotonic()
+    run_playbook(moto, "teardown.yml", "aws_stack_env=ci", f"aws_stack_confirm_teardown={STACK}")
+    cycle["timings"]["teardown"] = time.monotonic() - started
+    assert stack_vpc(moto) is None
+    assert client(moto, "rds").describe_db_instances()["DBInstances"] == []
+    snapshots = client(moto, "rds").describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
+    assert [s["DBSnapshotIdentifier"].startswith(f"{STACK}-final-") for s in snapshots] == [True]
+    assert client(moto, "rds").describe_db_subnet_groups()["DBSubnetGroups"] == []
+    assert client(moto, "secretsmanager").list_secrets()["SecretList"] == []
+    assert client(moto, "s3").list_buckets()["Buckets"] == []
+    assert client(moto, "iam").list_instance_profiles()["InstanceProfiles"] == []
+    assert [r for r in client(moto, "iam").list_roles()["Roles"] if r["RoleName"].startswith(STACK)] == []
+    assert client(moto, "elbv2").describe_load_balancers()["LoadBalancers"] == []
+    assert client(moto, "elbv2").describe_target_groups()["TargetGroups"] == []
+    assert client(moto, "autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"] == []
+    assert client(moto, "ec2").describe_launch_templates()["LaunchTemplates"] == []
+    assert client(moto, "cloudwatch").describe_alarms()["MetricAlarms"] == []
+    assert client(moto, "sns").list_topics()["Topics"] == []
+    assert client(moto, "logs").describe_log_groups(logGroupNamePrefix="/greenbar")["logGroups"] == []
+    with capsys.disabled():
+        figures = ", ".join(f"{name} {seconds:.0f}s" for name, seconds in cycle["timings"].items())
+        print(f"\nmoto cycle: {figures}, total {sum(cycle['timings'].values()):.0f}s")
