@@ -30,8 +30,11 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func
 from sqlalchemy import select
+from wtforms import FloatField
+from wtforms import IntegerField
 from wtforms import PasswordField
 from wtforms.validators import Length
+from wtforms.validators import NumberRange
 from wtforms.validators import Optional
 from wtforms.validators import ValidationError
 
@@ -76,6 +79,11 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 class AdminForm(FlaskForm):
     """Base of every admin form: Flask-WTF's CSRF token, checked like on every other form."""
 
+    def __init__(self, formdata=None, obj=None, prefix="", **kwargs):
+        # Flask-Admin's uniqueness check skips the record being edited by reading _obj
+        self._obj = obj
+        super().__init__(formdata=formdata, obj=obj, prefix=prefix, **kwargs)
+
 
 def form_values(form, names):
     """The submitted values of the named fields: empty text as None, times as aware UTC."""
@@ -115,7 +123,16 @@ def build_label(build):
 
 
 class ModelConverter(AdminModelConverter):
-    """Flask-Admin's form fields, plus a date-time field for the models' UTC timestamp type."""
+    """Flask-Admin's form fields, plus the models' UTC timestamps and SQLAlchemy 2.1's Float.
+
+    SQLAlchemy 2.1's ``Float`` no longer derives from ``Numeric``, so Flask-Admin
+    would silently leave float columns (a case's duration) out of its forms.
+    """
+
+    @converts("Float")
+    def convert_float(self, field_args, **extra):
+        """Edit a float as a float."""
+        return FloatField(**field_args)
 
     @converts("UTCDateTime")
     def convert_utc_datetime(self, field_args, **extra):
@@ -254,6 +271,13 @@ class BuildView(SecureModelView):
     column_filters = ("instance_id", "instance.name", "number", "branch", "started", "failed", "errored")
     column_labels = {"instance.name": "Instance name", "instance_id": "Instance id"}
     form_columns = ("instance",) + BUILD_FIELDS
+    form_extra_fields = {
+        "number": IntegerField(
+            "Number",
+            validators=[Optional(), NumberRange(min=1)],
+            description="Leave empty for the next free number.",
+        )
+    }
 
     def edit_form(self, obj=None):
         """A build stays in its instance: its cases repeat the instance id."""
