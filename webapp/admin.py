@@ -28,6 +28,7 @@ from flask_admin.model.form import converts
 from flask_admin.theme import Bootstrap4Theme
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from sqlalchemy import func
 from sqlalchemy import select
 from wtforms import FloatField
@@ -454,7 +455,9 @@ class TokenView(SecureModelView):
         created = self.run_write(lambda: issue_token(user, form.name.data or "")[1])
         if not created:
             return False
-        flash(f"New API token for {user.username}: {created} (copy it now; it is not shown again)", "success")
+        message = Markup("New API token for {}: <code class='text-break user-select-all'>{}</code> "
+                         "(copy it now; it is not shown again)")
+        flash(message.format(user.username, created), "success")
         return True
 
     @action("revoke", "Revoke", "Revoke the selected tokens? API calls that use them stop working at once.")
