@@ -428,6 +428,23 @@ def test_suite_name_is_classname_unless_derived_from_the_title(classname, name, 
     assert parsed.name == suite
 
 
+def test_cases_straight_under_testsuites_around_a_suite():
+    """Are cases outside any <testsuite> filed under the root's name, before and after a suite?"""
+    body = (
+        '<testsuites name="all"><system-out>root output</system-out>'
+        '<testcase name="first"/><testsuite name="S"><testcase name="inside"/></testsuite>'
+        '<testcase name="last"><failure/></testcase></testsuites>'
+    )
+    results = parse(body)
+    assert [(suite.name, [case.name for case in cases]) for suite, cases in results] == [
+        ("all", ["first"]),
+        ("S", ["inside"]),
+        ("all", ["last"]),
+    ]
+    assert results[0][0].system_out == "root output"
+    assert results[2][0].system_out is None
+
+
 def test_top_level_suites_are_yielded_while_the_body_is_still_being_read():
     """Is the first suite handed out long before the end of a large body is read?"""
 
@@ -448,18 +465,25 @@ def test_top_level_suites_are_yielded_while_the_body_is_still_being_read():
     assert sum(1 for _ in suites) == 19
 
 
-def test_garbage_collector_state_is_restored():
-    """Is the cyclic GC running again after a parse, an early stop and a refused report?"""
+def test_garbage_collector_runs_whenever_the_caller_has_control():
+    """Is the cyclic GC on at each yield, after an early stop and after a refused report?"""
     body = (CORPUS / "gotestsum.xml").read_bytes()
-    list(iter_suites(io.BytesIO(body)))
+    for _suite, _cases in iter_suites(io.BytesIO(body)):
+        assert gc.isenabled()
     assert gc.isenabled()
     stopped = iter_suites(io.BytesIO(body))
     next(stopped)
-    assert gc.isenabled()
     stopped.close()
+    assert gc.isenabled()
     with pytest.raises(ReportError):
         parse("<testsuite><testcase></testsuite>")
     assert gc.isenabled()
+    gc.disable()
+    try:
+        parse(body)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 # --- limits -----------------------------------------------------------------------
