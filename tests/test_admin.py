@@ -241,6 +241,31 @@ def test_changing_a_case_status_moves_the_counters(app, client, auth, run):
     assert (suite["passed"], suite["failed"], suite["cases_total"]) == (2, 0, 2)
 
 
+def test_clearing_a_case_status_uncounts_it(app, client, auth, run):
+    """Does setting a case back to "not finished" take it off the status counts but not the total?"""
+    auth.as_role("admin")
+    path = f"/admin/cases/edit/?id={run['cases']['a']}"
+    fields = form_fields(client, path, "/admin/cases/edit/")
+    fields["result_status"] = ""
+    assert client.post(path, data=fields).status_code == 302
+    build = counters(app, TestBuild, run["build"])
+    assert (build["failed"], build["cases_total"]) == (0, 3)
+    with app.app_context():
+        assert db.session.get(TestCase, run["cases"]["a"]).result_status is None
+
+
+def test_unknown_status_is_refused(app, client, auth, run):
+    """Is a status outside the four refused with the form back?"""
+    auth.as_role("admin")
+    path = f"/admin/cases/edit/?id={run['cases']['a']}"
+    fields = form_fields(client, path, "/admin/cases/edit/")
+    fields["result_status"] = "PASSED"
+    response = client.post(path, data=fields)
+    assert response.status_code == 200
+    assert "Not a valid choice" in response.text
+    assert counters(app, TestBuild, run["build"])["failed"] == 1
+
+
 def test_saving_a_case_unchanged_keeps_the_counters(app, client, auth, run):
     """Does saving an edit form without changes leave every count as it was?"""
     auth.as_role("admin")

@@ -34,6 +34,8 @@ from sqlalchemy import select
 from wtforms import FloatField
 from wtforms import IntegerField
 from wtforms import PasswordField
+from wtforms import SelectField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 from wtforms.validators import NumberRange
 from wtforms.validators import Optional
@@ -348,6 +350,19 @@ class SuiteView(SecureModelView):
         return self.run_write(lambda: results.delete_suite(model))
 
 
+def status_or_none(value):
+    """Read a submitted status: the empty choice means "not finished"."""
+    return value or None
+
+
+class StatusField(SelectField):
+    """A case's result as a plain select (four choices need no search box), empty for unfinished."""
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        choices = [SelectChoice("", "— not finished —")] + [SelectChoice(status) for status in STATUSES]
+        super().__init__(label, validators, coerce=status_or_none, choices=choices, **kwargs)
+
+
 class CaseView(SecureModelView):
     """Cases; every change goes through the results layer so suite and build counters move with it."""
 
@@ -364,7 +379,7 @@ class CaseView(SecureModelView):
     simple_list_pager = True
     export_max_rows = 20_000
     form_columns = ("suite",) + CASE_FIELDS
-    form_choices = {"result_status": [(status, status) for status in STATUSES]}
+    form_overrides = {"result_status": StatusField}
     form_ajax_refs = {
         "suite": LabelledLoader(
             "suite", TestSuite, lambda suite: f"{build_label(suite.build)} › {suite.name}", fields=("name",),
