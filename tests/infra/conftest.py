@@ -68,3 +68,20 @@ def tail(path, lines=60):
         return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return f"({path} unreadable)"
+
+
+def render_nginx_site(**overrides):
+    """Render nginx/greenbar.conf.j2 as the nginx role does: role defaults, then ``overrides``."""
+    import jinja2
+    import yaml
+
+    defaults = yaml.safe_load((ANSIBLE_DIR / "roles/nginx/defaults/main.yml").read_text())
+    site_vars = {name: value for name, value in defaults.items() if name.startswith("nginx_")}
+    site_vars.update(overrides)
+    # Ansible's template module renders with trim_blocks on, and so do we; an
+    # nginx config is not HTML, so there is nothing to escape.
+    environment = jinja2.Environment(  # noqa: S701
+        loader=jinja2.FileSystemLoader(str(REPO / "nginx")), undefined=jinja2.StrictUndefined,
+        trim_blocks=True, keep_trailing_newline=True,
+    )
+    return environment.get_template("greenbar.conf.j2").render(**site_vars)
