@@ -312,6 +312,17 @@ def test_broken_input_is_refused_with_a_clear_message(body, pattern):
         parse(body)
 
 
+def test_deeply_nested_suites_are_refused():
+    """Are suites nested past MAX_SUITE_DEPTH refused, and nesting up to it read?"""
+    depth = junit.MAX_SUITE_DEPTH
+    deep = '<testsuite name="n">' * (depth + 1) + '<testcase name="c"/>' + "</testsuite>" * (depth + 1)
+    with pytest.raises(ReportError, match=f"nested more than {depth} levels deep"):
+        parse(deep)
+    fits = '<testsuite name="n">' * depth + '<testcase name="c"/>' + "</testsuite>" * depth
+    [(suite, _cases)] = parse(fits)
+    assert suite.name == " › ".join(["n"] * depth)
+
+
 def test_size_cap_on_the_bytes_read():
     """Is a body over max_bytes refused with ReportTooLarge (a ReportError), and one under it read?"""
     body = b'<testsuite name="a">' + b'<testcase name="c"/>' * 10_000 + b"</testsuite>"

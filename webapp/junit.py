@@ -91,6 +91,7 @@ limit)
     (all such elements of one case or suite joined), ``DETAILS_LIMIT`` for
     failure details, ``MESSAGE_LIMIT`` for messages, ``PROPERTY_VALUE_LIMIT``
     per property value and ``MAX_PROPERTIES`` properties per suite or case.
+    Suites nested deeper than ``MAX_SUITE_DEPTH`` make the report refused.
 """
 
 import gc
@@ -114,6 +115,9 @@ DETAILS_LIMIT = 64 * 1024
 MESSAGE_LIMIT = 1024
 PROPERTY_VALUE_LIMIT = 1024
 MAX_PROPERTIES = 256
+# real reports nest suites a few levels deep (PHPUnit 4, Robot one per
+# directory); suite paths cost memory quadratic in the depth, so cap it.
+MAX_SUITE_DEPTH = 64
 PATH_SEPARATOR = " › "
 UNNAMED_SUITE = "(unnamed suite)"
 UNNAMED_CASE = "(unnamed case)"
@@ -496,6 +500,8 @@ class _Target:
     def _outer_start(self, tag, attrib):
         """An element outside any case: a suite or one of its suite-level children."""
         if tag == "testsuite":
+            if len(self.stack) >= MAX_SUITE_DEPTH:
+                raise ReportError(f"suites are nested more than {MAX_SUITE_DEPTH} levels deep")
             parent = self.stack[-1] if self.stack else None
             info = _SuiteInfo(attrib, parent)
             self.stack.append(info)
