@@ -10,7 +10,9 @@ demo data, then adds an instance "big" with two builds of 100,000 cases (ten
 suites of 10,000; about 1 % failed and 0.5 % errors, bulk-inserted with
 ``results.add_cases``) and one build of 10 cases. Each page is rendered through
 the Flask test client as a logged-in viewer; it prints the median and the
-slowest of ``--repeat`` renders (after one warm-up), in milliseconds.
+slowest of ``--repeat`` renders (after one warm-up), in milliseconds. Rows
+marked "panel" are the statistics fragments the instance and build pages load
+after they open.
 """
 
 import argparse
@@ -121,6 +123,8 @@ def pages(app):
         ("build (demo, ~280 cases)", f"/builds/{demo_build.id}"),
         ("suite (demo)", f"/suites/{demo_suite.id}"),
         ("case (demo)", f"/cases/{demo_case.id}"),
+        ("  panel: statistics (demo, 30 builds)", f"/instances/{first.id}/statistics?partial=1"),
+        ("  panel: changes (demo build)", f"/builds/{demo_build.id}/changes?partial=1"),
         ("instance big (2 x 100k + 10-case build)", f"/instances/{big.id}"),
         ("build 10 cases", f"/builds/{small_build.id}"),
         ("build 100k cases", f"/builds/{big_build.id}"),
@@ -131,6 +135,9 @@ def pages(app):
         ("suite 10k, status=SUCCESS page 200", f"/suites/{big_suite.id}?status=SUCCESS&page=200"),
         ("suite 10k, name search", f"/suites/{big_suite.id}?q=0042"),
         ("case in 100k build", f"/cases/{failed_case.id}"),
+        ("  panel: statistics (big)", f"/instances/{big.id}/statistics?partial=1"),
+        ("  panel: changes 100k vs 100k", f"/builds/{big_build.id}/changes?partial=1"),
+        ("  panel: changes 10 vs 100k", f"/builds/{small_build.id}/changes?partial=1"),
     ]
 
 
