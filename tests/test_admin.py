@@ -284,8 +284,19 @@ def test_bad_case_edit_is_refused_politely(app, client, auth, run):
     response = client.post(path, data=fields)
     assert response.status_code == 200
     assert counters(app, TestBuild, run["build"])["failed"] == 1
-    for odd in ("/admin/cases/edit/?id=abc", "/admin/cases/edit/?id=999999", "/admin/cases/details/?id=-1"):
+    for odd in ("/admin/cases/edit/?id=abc", "/admin/cases/edit/?id=999999", "/admin/cases/details/?id=-1",
+                "/admin/cases/?page=abc&sort=99", "/admin/builds/?flt0_0=abc", "/admin/cases/?search=%00%27"):
         assert client.get(odd).status_code in (200, 302), odd
+    odd_posts = [
+        ("/admin/tokens/action/", {"action": "revoke", "rowid": "abc"}),
+        ("/admin/cases/action/", {"action": "delete", "rowid": "abc"}),
+        ("/admin/cases/delete/", {"id": "abc"}),
+        ("/admin/cases/new/", {"suite": "abc", "name": "x"}),
+        ("/admin/users/new/", {"username": "u", "password": "long-enough", "role": "god"}),
+    ]
+    for path, form in odd_posts:
+        assert client.post(path, data=form).status_code in (200, 302), path
+    assert counters(app, TestBuild, run["build"])["cases_total"] == 3
 
 
 def test_deleting_a_case_takes_its_counts_off(app, client, auth, run):

@@ -250,7 +250,8 @@ class InstanceView(SecureModelView):
     def update_model(self, form, model):
         """Rename or re-describe; nothing below depends on these."""
         changes = changed_values(model, form, ("name", "description"))
-        changes["description"] = changes.get("description", model.description) or ""
+        if "description" in changes:
+            changes["description"] = changes["description"] or ""
         return self.run_write(lambda: apply_changes(model, changes))
 
     def delete_model(self, model):
@@ -478,7 +479,8 @@ class TokenView(SecureModelView):
     @action("revoke", "Revoke", "Revoke the selected tokens? API calls that use them stop working at once.")
     def action_revoke(self, ids):
         """Revoke the selected tokens."""
-        records = db.session.scalars(select(ApiToken).where(ApiToken.id.in_([int(i) for i in ids]))).all()
+        wanted = [int(i) for i in ids if str(i).isdigit()]
+        records = db.session.scalars(select(ApiToken).where(ApiToken.id.in_(wanted))).all()
 
         def write():
             for record in records:
