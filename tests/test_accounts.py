@@ -281,6 +281,18 @@ def test_password_reset_by_username(app, client, mail_log):
     assert reset_link_from_log(mail_log) is not None
 
 
+def test_reset_link_ignores_a_forged_host_when_external_url_is_set(app, client, mail_log):
+    """With EXTERNAL_URL set, does a forged Host header stay out of the mailed link?"""
+    app.config["EXTERNAL_URL"] = "https://greenbar.example.test/"
+    with app.app_context():
+        user = make_user("carol")
+        user.email = "carol@example.test"
+        db.session.commit()
+    client.post("/auth/reset", data={"login": "carol"}, headers={"Host": "evil.example"})
+    assert "https://greenbar.example.test/auth/reset/" in mail_log.text
+    assert "evil.example" not in mail_log.text
+
+
 @pytest.mark.parametrize("login", ["nobody", "noemail", "inactive"])
 def test_password_reset_answers_the_same_without_mail(app, client, mail_log, login):
     """Do unknown, mail-less and deactivated accounts get the same answer, with nothing sent?"""
