@@ -17,8 +17,9 @@ $(VENV)/.runtime-installed: requirements.txt | $(BIN)/activate
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/activate
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+# the tests also drive the operator's tooling (ansible-lint, the moto provisioning cycle)
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt ansible/requirements.txt | $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements-dev.txt -r ansible/requirements.txt
 	touch $@ $(VENV)/.runtime-installed
 
 ## run: set up the venv, migrate the SQLite database, bootstrap it once, serve on :5000
