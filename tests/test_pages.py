@@ -3,6 +3,7 @@
 import json
 import re
 from datetime import datetime
+from datetime import timedelta
 from datetime import timezone
 
 import pytest
@@ -208,6 +209,19 @@ def test_instance_sorting_is_allow_listed(app, client, auth, data, sort, numbers
     assert build_numbers(page) == numbers
 
 
+def test_instance_sorts_by_wall_clock_duration(app, client, auth):
+    """Does the duration column sort by finish minus start on both databases?"""
+    auth.as_role("viewer")
+    with app.app_context():
+        instance = make_instance("timed")
+        for seconds in (30, 10, 20):
+            make_build(instance, started=STARTED, finished=STARTED + timedelta(seconds=seconds))
+        instance_id = instance.id
+    page = client.get(f"/instances/{instance_id}?sort=duration").text
+    assert build_numbers(page) == ["2", "3", "1"]
+    assert "30.0 s" in page
+
+
 def test_instance_pagination(app, client, auth):
     """Are builds paginated 25 to a page, with a Total above the table?"""
     auth.as_role("viewer")
@@ -401,6 +415,7 @@ def test_missing_items_are_404_pages(app, client, auth, path):
     [
         "page=-1&fpage=-1&sort=evil&n=-5&status=evil",
         "page=abc&fpage=1e9&sort=&n=7&partial=yes",
+        "page=%C2%B2&fpage=%EF%BC%91&n=%D9%A3",
         "page=99999999999999999999&fpage=99999999999999999999&sort=-id;drop",
         "branch=" + "b" * 5000 + "&q=" + "%" * 300,
         "page=0&sort=-pass_rate&n=100&status=unfinished",

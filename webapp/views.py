@@ -2,7 +2,7 @@
 
 Views read their query parameters leniently (a bad ``page`` or ``sort`` falls
 back to the default rather than failing) and leave querying to
-:mod:`webapp.queries`.
+:mod:`webapp.queries` and :mod:`webapp.stats`.
 """
 
 from flask import Blueprint
@@ -66,7 +66,9 @@ def get_case_or_404(case_id):
 def int_arg(name, default=1):
     """A positive integer query parameter; anything else gives the default."""
     value = request.args.get(name, "")
-    return int(value) if value.isdigit() and len(value) < 10 and int(value) > 0 else default
+    # isdigit() alone admits digits such as "²" that int() refuses
+    usable = value.isascii() and value.isdigit() and len(value) < 10
+    return int(value) if usable and int(value) > 0 else default
 
 
 def text_arg(name):
