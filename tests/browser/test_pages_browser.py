@@ -54,8 +54,6 @@ def test_log_in_and_browse_down_to_a_case(page, artifacts):
     page.wait_for_selector("#builds-table")
     for canvas_id in ("chart-pass-rate", "chart-duration", "chart-status"):
         assert_chart_drawn(page, canvas_id)
-    wait_for_fragment(page, "statistics")
-    assert page.locator("#top-failing tbody tr").count() > 0
     page.screenshot(path=artifacts / "instance.png", full_page=True)
 
     page.click("#builds-table tbody tr:first-child a[href^='/builds/']")
@@ -75,6 +73,16 @@ def test_log_in_and_browse_down_to_a_case(page, artifacts):
     assert_chart_drawn(page, "chart-case-duration")
     assert page.locator(".gb-strip a").count() > 1
     page.screenshot(path=artifacts / "case.png", full_page=True)
+
+
+def test_instance_statistics_panel_arrives(page, artifacts):
+    """Do the failing, slowest and flaky panels load into the instance page after it opens?"""
+    log_in(page, "viewer")
+    page.click("#instances-table a:text('checkout-service')")
+    wait_for_fragment(page, "statistics")
+    for panel in ("top-failing", "slowest", "flaky"):
+        assert page.locator(f"#{panel} tbody tr").count() > 0, panel
+    page.locator("#statistics").screenshot(path=artifacts / "instance-statistics.png")
 
 
 def test_times_show_in_the_viewers_zone(page):
