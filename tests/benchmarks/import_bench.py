@@ -1,0 +1,285 @@
+"""JUnit import benchmark: a 100,000-case report posted to gunicorn on MariaDB, against the floor.
+
+Run from the repository root (MariaDB at TEST_DATABASE_URL, default root@127.0.0.1)::
+
+    .venv/bin/python -m tests.benchmarks.import_bench [--runs 3]
+
+It makes a scratch database, migrates it, starts one gunicorn worker on
+127.0.0.1, generates a report of 20 suites x 5,000 cases (5 % failures with
+30-line stack traces, 2 % skips; about 20 MB) and then, interleaved ``--runs``
+times:
+
+- posts it to ``/api/test-instance/{id}/import/`` with an API token and times
+  the request (upload, parse, insert, commit, reply): cases per second;
+- the floor: the same body parsed with lxml ``iterparse`` and the same rows
+  written into the same table with PyMySQL ``executemany`` (multi-row INSERTs,
+  1,000 rows per call), committed once.
+
+It prints every run, the best of each and their ratio, and the worker's peak
+memory (VmHWM of the worker process). Targets (issue 4): at least half the
+floor and at least 25,000 cases/s; worker peak under 250 MB. The scratch
+database is dropped at the end.
+"""
+
+import argparse
+import datetime
+import hashlib
+import importlib.util
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pymysql
+import requests
+import sqlalchemy as sa
+from flask_migrate import upgrade
+from lxml import etree
+
+from webapp import create_app
+from webapp import results
+from webapp.extensions import db
+from webapp.models import TestBuild
+from webapp.models import User
+from webapp.security import issue_token
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVER = os.environ.get("TEST_DATABASE_URL", "mysql+pymysql://root@127.0.0.1:3306/")
+SUITES, CASES_PER_SUITE = 20, 5000
+TOTAL = SUITES * CASES_PER_SUITE
+FLOOR_BATCH = 1000
+FLOOR_SQL = (
+    "INSERT INTO test_cases (suite_id, build_id, instance_id, test_key, name, finished, result_status,"
+    " duration, message, details, attempts, is_flaky) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+)
+
+
+def load_synthetic():
+    """The corpus's report generator."""
+    spec = importlib.util.spec_from_file_location("junit_synthetic", ROOT / "tests/junit_corpus/synthetic.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def scratch_database():
+    """Create an empty utf8mb4 database; return its SQLAlchemy URL."""
+    url = sa.make_url(SERVER)
+    name = f"greenbar_bench_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(url.set(database=None))
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        )
+    engine.dispose()
+    return url.set(database=name, query={"charset": "utf8mb4"})
+
+
+def drop_database(url):
+    """Drop the scratch database."""
+    engine = sa.create_engine(url.set(database=None, query={}))
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"DROP DATABASE IF EXISTS {url.database}"))
+    engine.dispose()
+
+
+def prepare(url):
+    """Migrate, create a maintainer with a token and two instances (import, floor).
+
+    :return: ``(token, import instance id, floor instance id)``.
+    """
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False),
+                      "SECRET_KEY": "bench"})
+    with app.app_context():
+        upgrade()
+        user = User(username="ci", role="maintainer", active=True)
+        user.set_password(uuid.uuid4().hex)
+        db.session.add(user)
+        db.session.flush()
+        _, token = issue_token(user, "bench")
+        ids = (results.create_instance("bench").id, results.create_instance("floor").id)
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    return token, *ids
+
+
+def free_port():
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gunicorn(url, port):
+    """Start one gunicorn worker (the production config) on 127.0.0.1:port; return the master process."""
+    env = dict(
+        os.environ,
+        DATABASE_URL=url.render_as_string(hide_password=False),
+        SECRET_KEY="bench",
+        GREENBAR_GUNICORN_BIND=f"127.0.0.1:{port}",
+        GREENBAR_GUNICORN_WORKERS="1",
+        GREENBAR_GUNICORN_ACCESS_LOG="/dev/null",
+        GREENBAR_GUNICORN_MAX_REQUESTS="0",
+        GREENBAR_INSTANCE_PATH=str(Path(os.environ.get("TMPDIR", "/tmp")) / f"greenbar-bench-{port}"),
+    )
+    master = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200:
+                return master
+        except requests.RequestException:
+            time.sleep(0.2)
+    master.terminate()
+    master.wait(timeout=40)
+    raise SystemExit("gunicorn did not start: " + master.stderr.read().decode()[-2000:])
+
+
+def worker_pid(master):
+    """The pid of the master's single worker."""
+    children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
+    return int(children[0])
+
+
+def peak_rss_mb(pid):
+    """Peak resident memory (VmHWM) of a process, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def post_report(port, token, instance_id, body):
+    """Post the report once; return (seconds, reply)."""
+    started = time.perf_counter()
+    response = requests.post(
+        f"http://127.0.0.1:{port}/api/test-instance/{instance_id}/import/",
+        data=body, auth=("ci", token), headers={"Content-Type": "application/xml"}, timeout=600,
+    )
+    elapsed = time.perf_counter() - started
+    if response.status_code != 201:
+        raise SystemExit(f"import failed: {response.status_code} {response.text[:500]}")
+    return elapsed, response.json()
+
+
+def floor_parents(connection, instance_id, number):
+    """Create a build and its suites for a floor run (untimed); return (build id, {suite name: id})."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO test_builds (instance_id, number, created, suites_total, cases_total, passed,"
+            " failed, errored, skipped, flaky, cases_duration) VALUES (%s, %s, NOW(6), 0,0,0,0,0,0,0,0)",
+            (instance_id, number),
+        )
+        build_id = cursor.lastrowid
+        suite_ids = {}
+        for index in range(SUITES):
+            name = f"com.example.suite{index:02d}.Suite{index:02d}Test"
+            cursor.execute(
+                "INSERT INTO test_suites (build_id, name, cases_total, passed, failed, errored, skipped,"
+                " flaky, cases_duration) VALUES (%s, %s, 0,0,0,0,0,0,0)",
+                (build_id, name),
+            )
+            suite_ids[name] = cursor.lastrowid
+    connection.commit()
+    return build_id, suite_ids
+
+
+def floor_run(connection, instance_id, number, body):
+    """Parse with lxml and write the same rows with PyMySQL multi-row INSERTs; return seconds."""
+    build_id, suite_ids = floor_parents(connection, instance_id, number)
+    started = time.perf_counter()
+    finished = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    rows = []
+    with connection.cursor() as cursor:
+        for _, element in etree.iterparse(io.BytesIO(body), events=("end",), tag="testcase"):
+            suite = element.get("classname")
+            name = element.get("name")
+            status, message, details = "SUCCESS", None, None
+            for child in element:
+                if child.tag == "failure":
+                    status, message, details = "FAILED", child.get("message"), child.text
+                elif child.tag == "skipped":
+                    status, message = "SKIPPED", child.get("message")
+            key = hashlib.blake2b(f"{suite}\x1f{name}".encode(), digest_size=16).hexdigest()
+            rows.append((suite_ids[suite], build_id, instance_id, key, name, finished, status,
+                         float(element.get("time")), message, details, 1, 0))
+            element.clear()
+            while element.getprevious() is not None:
+                del element.getparent()[0]
+            if len(rows) == FLOOR_BATCH:
+                cursor.executemany(FLOOR_SQL, rows)
+                rows = []
+        cursor.executemany(FLOOR_SQL, rows)
+    connection.commit()
+    return time.perf_counter() - started
+
+
+def main():
+    """Run the interleaved benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    synthetic = load_synthetic()
+    out = io.BytesIO()
+    synthetic.write_report(out, suites=SUITES, cases_per_suite=CASES_PER_SUITE)
+    body = out.getvalue()
+    expected = synthetic.expected_counts(SUITES, CASES_PER_SUITE)
+    url = scratch_database()
+    master = connection = None
+    try:
+        token, instance_id, floor_instance_id = prepare(url)
+        port = free_port()
+        master = start_gunicorn(url, port)
+        worker = worker_pid(master)
+        post_report(port, token, instance_id, b'<testsuite name="warmup"><testcase name="a"/></testsuite>')
+        print(f"report: {len(body) / 1e6:.1f} MB, {TOTAL} cases {expected}")
+        print(f"worker RSS after warm-up: {peak_rss_mb(worker):.0f} MB (peak so far)")
+        connection = pymysql.connect(host=url.host, port=url.port or 3306, user=url.username,
+                                     password=url.password or "", database=url.database, charset="utf8mb4")
+        app_times, floor_times = [], []
+        for run in range(1, args.runs + 1):
+            seconds, reply = post_report(port, token, instance_id, body)
+            counts = reply["cases"]
+            assert counts["total"] == TOTAL and all(counts[k] == v for k, v in expected.items()), counts
+            app_times.append(seconds)
+            floor_times.append(floor_run(connection, floor_instance_id, run, body))
+            print(f"run {run}: greenbar {TOTAL / seconds:,.0f} cases/s ({seconds:.2f} s)  "
+                  f"floor {TOTAL / floor_times[-1]:,.0f} cases/s ({floor_times[-1]:.2f} s)")
+        best_app, best_floor = TOTAL / min(app_times), TOTAL / min(floor_times)
+        print(f"best greenbar: {best_app:,.0f} cases/s (target >= 25,000 and >= half the floor)")
+        print(f"best floor:    {best_floor:,.0f} cases/s (lxml iterparse + PyMySQL multi-row INSERT)")
+        print(f"ratio greenbar/floor: {best_app / best_floor:.2f} (target >= 0.50)")
+        print(f"worker peak RSS: {peak_rss_mb(worker):.0f} MB (target < 250 MB)")
+        verify_counters(url, instance_id)
+    finally:
+        if connection is not None:
+            connection.close()
+        if master is not None:
+            master.send_signal(signal.SIGTERM)
+            master.wait(timeout=30)
+        drop_database(url)
+
+
+def verify_counters(url, instance_id):
+    """Check that every imported build's counters add up to the report."""
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        totals = connection.execute(
+            sa.select(TestBuild.cases_total).where(TestBuild.instance_id == instance_id,
+                                                   TestBuild.cases_total > 1)
+        ).scalars().all()
+    engine.dispose()
+    print(f"imported builds: {len(totals)}, counters exact: {all(total == TOTAL for total in totals)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
