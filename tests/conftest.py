@@ -70,6 +70,9 @@ def settings_for(database_url, instance_path):
         "WTF_CSRF_ENABLED": False,
         "SECRET_KEY": "test-secret",
         "RATELIMIT_ENABLED": False,
+        # still scrypt, at a cost that lets hundreds of logins run in seconds;
+        # test_config pins the full cost that production uses
+        "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
     }
 
 

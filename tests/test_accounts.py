@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 
+from tests.conftest import AuthActions
 from tests.conftest import empty_all_tables
 from tests.conftest import settings_for
 from tests.factories import make_user
@@ -218,6 +219,20 @@ def test_change_password(app, client, auth):
     assert user.check_password("new-password-1")
     assert not user.check_password("s3cret-pass")
     assert "new-password-1" not in user.password_hash
+
+
+def test_changing_password_ends_other_sessions(app, client, auth):
+    """Does a password change log out the user's other browsers, remember-me cookies included?"""
+    other = app.test_client()
+    auth.as_role("viewer")
+    assert AuthActions(app, other).login("viewer-login", remember="y").status_code == 302
+    assert other.get("/").status_code == 200
+    assert change_password(client, "s3cret-pass", "new-password-1").status_code == 302
+    assert client.get("/").status_code == 200
+    refused = other.get("/")
+    assert refused.status_code == 302 and "/auth/login" in refused.headers["Location"]
+    other.delete_cookie("session")
+    assert other.get("/").status_code == 302
 
 
 def test_change_password_needs_login(client):

@@ -1,7 +1,10 @@
 """Configuration from the environment, and the factory's wiring."""
 
+from flask import request
+
 from webapp import create_app
 from webapp.config import engine_options
+from webapp.models import User
 
 
 def test_secret_key_is_generated_once_and_kept(tmp_path, monkeypatch):
@@ -39,14 +42,23 @@ def test_proxy_headers_are_trusted_one_hop(sqlite_app):
     """Behind nginx, does the app see the client's scheme and address (ProxyFix)?"""
     seen = {}
 
-    @sqlite_app.get("/_probe")
-    def probe():
-        from flask import request
-
+    @sqlite_app.after_request
+    def observe(response):
         seen.update(scheme=request.scheme, remote=request.remote_addr)
-        return "ok"
+        return response
 
     sqlite_app.test_client().get(
-        "/_probe", headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+        "/healthz", headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
     )
     assert seen == {"scheme": "https", "remote": "203.0.113.9"}
+
+
+def test_passwords_are_hashed_slowly_in_production(tmp_path, monkeypatch):
+    """Is the production hash full-cost scrypt, never a fast digest?"""
+    monkeypatch.setenv("GREENBAR_INSTANCE_PATH", str(tmp_path))
+    app = create_app()
+    with app.app_context():
+        user = User(username="u")
+        user.set_password("correct horse")
+        assert user.password_hash.startswith("scrypt:32768:8:1$")
+        assert user.check_password("correct horse") and not user.check_password("wrong")

@@ -31,6 +31,7 @@ from flask_login import current_user
 from flask_login import login_required
 from flask_login import login_user
 from flask_login import logout_user
+from flask_login.config import COOKIE_NAME
 from itsdangerous import BadSignature
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import func
@@ -82,7 +83,7 @@ def home_url():
 @functools.cache
 def decoy_hash():
     """A hash to check unknown usernames against, so they take as long as known ones."""
-    return generate_password_hash(secrets.token_hex(16))
+    return generate_password_hash(secrets.token_hex(16), method=current_app.config["PASSWORD_HASH_METHOD"])
 
 
 def authenticate(username, password):
@@ -138,7 +139,10 @@ def change_password():
         if current_user.check_password(form.current.data):
             current_user.set_password(form.password.data)
             db.session.commit()
-            flash("Your password is changed.", "success")
+            # the new password ends every other session; this one carries on under the new id
+            remembered = current_app.config.get("REMEMBER_COOKIE_NAME", COOKIE_NAME) in request.cookies
+            login_user(current_user._get_current_object(), remember=remembered)
+            flash("Your password is changed. Other sessions have been logged out.", "success")
             return redirect(home_url())
         form.current.errors.append("That is not your current password.")
     return render_template("auth/change_password.html", form=form)

@@ -59,6 +59,8 @@ def from_environment(instance_path):
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
         "MAX_CONTENT_LENGTH": max_upload_mb * 1024 * 1024,
+        # werkzeug's scrypt at full cost (n=2**15): slow on purpose, against offline guessing
+        "PASSWORD_HASH_METHOD": "scrypt:32768:8:1",
         "CORS_ORIGINS": env_list("GREENBAR_CORS_ORIGINS"),
         "REGISTRATION_ENABLED": env_flag("GREENBAR_REGISTRATION"),
         "RATELIMIT_STORAGE_URI": os.environ.get("GREENBAR_RATELIMIT_STORAGE_URI", "memory://"),

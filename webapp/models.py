@@ -6,9 +6,11 @@ cases and keeps those counters exact.
 """
 
 import hashlib
+import hmac
 from datetime import datetime
 from datetime import timezone
 
+from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import Boolean
 from sqlalchemy import DateTime
@@ -101,9 +103,20 @@ class User(UserMixin, db.Model):
         """Deactivated users can neither log in nor call the API."""
         return self.active
 
+    def get_id(self):
+        """The id kept in sessions and remember-me cookies: the user id and a password fingerprint.
+
+        The fingerprint changes with the password, so changing (or resetting)
+        it ends every other session and remember-me cookie of this user.
+        """
+        key = current_app.config["SECRET_KEY"].encode()
+        fingerprint = hmac.new(key, self.password_hash.encode(), hashlib.sha256).hexdigest()[:16]
+        return f"{self.id}-{fingerprint}"
+
     def set_password(self, password):
-        """Store a slow, salted hash of ``password``."""
-        self.password_hash = generate_password_hash(password)
+        """Store a slow, salted hash of ``password`` (scrypt unless configured otherwise)."""
+        method = current_app.config["PASSWORD_HASH_METHOD"]
+        self.password_hash = generate_password_hash(password, method=method)
 
     def check_password(self, password):
         """Return whether ``password`` matches the stored hash."""

@@ -121,11 +121,14 @@ def user_from_basic_auth(authorization):
 
 @login_manager.user_loader
 def load_user(user_id):
-    """Load the session's user; a deactivated user is logged out."""
-    if not str(user_id).isdigit():
+    """Load the session's user; a deactivated user, or one whose password changed, is logged out."""
+    number = str(user_id).partition("-")[0]
+    if not number.isdigit():
         return None
-    user = db.session.get(User, int(user_id))
-    return user if user is not None and user.active else None
+    user = db.session.get(User, int(number))
+    if user is None or not user.active or not hmac.compare_digest(user.get_id(), str(user_id)):
+        return None
+    return user
 
 
 @login_manager.request_loader
