@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,15 @@ def wait_until(check, timeout, what):
             return result
         time.sleep(0.1)
     pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+def moto_answers(url):
+    """Return True once a moto server answers on ``url``."""
+    try:
+        with urllib.request.urlopen(f"{url}/moto-api/", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def stop_process(process, timeout=15):

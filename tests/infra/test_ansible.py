@@ -24,11 +24,11 @@ import pytest
 from tests.infra.conftest import ANSIBLE_DIR
 from tests.infra.conftest import REPO
 from tests.infra.conftest import free_port
+from tests.infra.conftest import moto_answers
 from tests.infra.conftest import render_nginx_site
 from tests.infra.conftest import require_program
 from tests.infra.conftest import stop_process
 from tests.infra.conftest import wait_until
-from tests.infra.test_provision_moto import moto_answers
 
 pytestmark = pytest.mark.infra
 

@@ -14,13 +14,13 @@ import os
 import re
 import subprocess
 import time
-import urllib.request
 
 import boto3
 import pytest
 
 from tests.infra.conftest import ANSIBLE_DIR
 from tests.infra.conftest import free_port
+from tests.infra.conftest import moto_answers
 from tests.infra.conftest import require_program
 from tests.infra.conftest import stop_process
 from tests.infra.conftest import tail
@@ -31,15 +31,6 @@ pytestmark = pytest.mark.infra
 STACK = "greenbar-ci"
 ALARM_EMAIL = "ops@example.com"
 RECAP = re.compile(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
-
-
-def moto_answers(url):
-    """Return True once moto's API answers on ``url``."""
-    try:
-        with urllib.request.urlopen(f"{url}/moto-api/", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
