@@ -21,6 +21,8 @@ PAINTED_PIXELS = """canvas => {
 # the number of non-empty data points in each of a chart's datasets
 CHART_POINTS = "c => Chart.getChart(c).data.datasets.map(d => d.data.filter(v => v !== null).length)"
 
+LATEST_TIME = "#instances-table time"
+
 
 def assert_chart_drawn(tab, canvas_id):
     """The canvas holds a Chart.js chart with data points, and pixels are painted."""
@@ -34,6 +36,14 @@ def assert_chart_drawn(tab, canvas_id):
 def wait_for_fragment(tab, section_id):
     """Wait until a panel the page loads afterwards has arrived."""
     tab.wait_for_selector(f"#{section_id}[data-loaded=true]")
+
+
+def open_latest_build(tab):
+    """From the instances list, open checkout-service's newest build."""
+    row = tab.locator("#instances-table tbody tr", has=tab.locator("a:text('checkout-service')"))
+    with tab.expect_navigation():
+        row.locator("a[href^='/builds/']").click()
+    tab.wait_for_selector("#summary")
 
 
 def counts_on(tab):
@@ -88,9 +98,8 @@ def test_instance_statistics_panel_arrives(page, artifacts):
 def test_times_show_in_the_viewers_zone(page):
     """Is a time shown in the browser's zone (New York here), with the UTC value on hover?"""
     log_in(page, "viewer")
-    page.click("#instances-table a:text('checkout-service')")
-    page.wait_for_function("() => !document.querySelector('#builds-table time').textContent.includes('UTC')")
-    stamp = page.locator("#builds-table time").first
+    page.wait_for_function(f"() => !document.querySelector('{LATEST_TIME}').textContent.includes('UTC')")
+    stamp = page.locator(LATEST_TIME).first
     utc_hour = int(re.search(r" (\d\d):\d\d:\d\d UTC$", stamp.get_attribute("title")).group(1))
     shown = stamp.inner_text()
     local_hour = int(re.search(r"(\d\d):\d\d", shown).group(1)) % 12
@@ -100,8 +109,7 @@ def test_times_show_in_the_viewers_zone(page):
 def test_admin_fixes_a_case_and_the_build_counts_follow(page, artifacts):
     """When an admin changes a FAILED case to SUCCESS in the admin panel, do the build's counts move?"""
     log_in(page, "admin")
-    page.click("#instances-table a:text('checkout-service')")
-    page.click("#builds-table tbody tr:first-child a[href^='/builds/']")
+    open_latest_build(page)
     build_url = page.url
     passed, failed = counts_on(page)
     assert failed > 0
@@ -142,9 +150,8 @@ def test_build_page_at_phone_width(browser, server, artifacts):
     tab = context.new_page()
     try:
         log_in(tab, "viewer")
-        tab.click("#instances-table a:text('checkout-service')")
-        tab.screenshot(path=artifacts / "instance-375.png", full_page=True)
-        tab.click("#builds-table tbody tr:first-child a[href^='/builds/']")
+        tab.screenshot(path=artifacts / "instances-375.png", full_page=True)
+        open_latest_build(tab)
         wait_for_fragment(tab, "changes")
         assert tab.evaluate("document.documentElement.scrollWidth") <= 375
         tab.screenshot(path=artifacts / "build-375.png", full_page=True)
