@@ -17,6 +17,7 @@ from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError as CSRFValidationError
 
 from webapp.api import imports as imp
+from webapp.api import openapi
 from webapp.api import resources as r
 from webapp.api import statistics as st
 from webapp.extensions import csrf
@@ -26,8 +27,7 @@ from webapp.security import write_role_for
 bp = Blueprint("api", __name__, url_prefix="/api")
 csrf.exempt(bp)
 
-# ids are 32-bit columns: a larger number is simply not found (SQLite would overflow on it)
-ID = "<int(max=2147483647):{}>/"
+ID = "<int:{}>/"
 INSTANCES = "/test-instance/"
 INSTANCE = INSTANCES + ID.format("instance_id")
 BUILDS = INSTANCE + "test-build/"
@@ -90,6 +90,9 @@ add_route(INSTANCE + "flaky/", "flaky", st.flaky, ["GET"])
 add_route(INSTANCE + "regressions/", "regressions", st.regressions, ["GET"])
 add_route(INSTANCE + "test-history/", "find_test", st.find_test, ["GET"])
 add_route(INSTANCE + "test-history/<string(length=32):test_key>/", "test_history", st.test_history, ["GET"])
+
+# the document of all of the above (webapp/api/openapi.py); it needs credentials like the rest
+bp.add_url_rule("/openapi.json", "openapi", openapi.serve, methods=["GET"])
 
 
 @bp.before_request

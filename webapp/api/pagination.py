@@ -44,7 +44,7 @@ def paginate(statement, serialize, total=None):
 
 def search_term():
     """The ``search`` query parameter, or None; at most 255 characters."""
-    term = request.args.get("search", "").strip()
+    term = request.args.get("search", "")
     if len(term) > 255:
         raise ValidationError("search must be at most 255 characters", {"search": "too long"})
-    return term or None
+    return term.strip() or None

@@ -16,8 +16,18 @@ from webapp.models import STATUSES
 
 # the latest time we accept, as Unix seconds (year 3000): beyond it is a client bug
 MAX_EPOCH = 32503680000
-EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
-LATEST = datetime.fromtimestamp(MAX_EPOCH, timezone.utc)
+MAX_SECONDS = 10**9
+# ISO 8601 times: years 1970-2999 (MySQL's DATETIME cannot hold year 1), up to microseconds.
+# The OpenAPI document states RFC 3339 (a "T" and an offset); a space for the "T" and no
+# offset (meaning UTC) are accepted too, since that is what Python's isoformat() writes.
+ISO_DATE = r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+ISO_CLOCK = r"([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+ISO_OFFSET = r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+ISO_PATTERN = f"{ISO_DATE}[T ]{ISO_CLOCK}{ISO_OFFSET}?$"
+RFC3339_PATTERN = f"{ISO_DATE}T{ISO_CLOCK}{ISO_OFFSET}$"
+# a name holds at least one character other than these (the same rule as the document's pattern)
+NAME_PATTERN = "[^ \t\n\r\f\v]"
+NAME_BLANKS = " \t\n\r\f\v"
 # plain ASCII digits only: int() alone would also take "1_000", " 7 " or Arabic-Indic digits
 QUERY_INT = re.compile(r"-?[0-9]{1,20}")
 
@@ -62,26 +72,26 @@ def parse_time(value):
 
 
 def parse_iso(value):
-    """Parse an ISO 8601 string (naive means UTC) between 1970 and 3000 into aware UTC."""
+    """Parse an ISO 8601 string of :data:`ISO_PATTERN` (naive means UTC) into aware UTC.
+
+    ``re.search`` is how JSON Schema validators apply a pattern, so this accepts
+    exactly what the document allows (its ``$`` lets one trailing newline through).
+    """
+    if not re.search(ISO_PATTERN, value):
+        raise ValueError("expected an ISO 8601 time from 1970 to 2999, such as 2021-12-24T18:58:07.123Z")
     try:
-        parsed = datetime.fromisoformat(value.strip())
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
-        parsed = parsed.astimezone(timezone.utc)
-    except (ValueError, OverflowError):
-        raise ValueError("expected an ISO 8601 time such as 2021-12-24T18:58:07.123Z") from None
-    # the same window as Unix seconds; MySQL's DATETIME cannot store year 1 anyway
-    if not EARLIEST <= parsed <= LATEST:
-        raise ValueError("time out of range (1970 to 3000)")
-    return parsed
+        parsed = datetime.fromisoformat(value.removesuffix("\n"))
+    except ValueError:
+        raise ValueError("not a real date or time (such as 30 February)") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
 
 
-def text(max_length=None, required=False, max_bytes=None):
+def text(max_length=None, required=False):
     """A string field; ``max_length`` None means any length (stored truncated).
 
     A required field (a name) may not be null or blank either.
-
-    :param max_bytes: a limit on the UTF-8 size, for MySQL TEXT columns (64 KB).
     """
 
     def check(value):
@@ -91,18 +101,16 @@ def text(max_length=None, required=False, max_bytes=None):
             return None
         if not isinstance(value, str):
             raise ValueError("must be a string")
-        if required and not value.strip():
+        if required and not re.search(NAME_PATTERN, value):
             raise ValueError("must not be empty")
         if max_length is not None and len(value) > max_length:
             raise ValueError(f"must be at most {max_length} characters")
         try:
-            encoded = value.encode()
+            value.encode()
         except UnicodeEncodeError:
             # JSON escapes can smuggle in lone surrogates, which no database column can store
             raise ValueError("must be valid Unicode (no lone surrogates)") from None
-        if max_bytes is not None and len(encoded) > max_bytes:
-            raise ValueError(f"must be at most {max_bytes} bytes in UTF-8")
-        return value.strip() if required else value
+        return value.strip(NAME_BLANKS) if required else value
 
     check.required = required
     return check
@@ -132,8 +140,8 @@ def seconds():
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError("must be a number of seconds")
-        if not math.isfinite(value) or not 0 <= value <= 10**9:
-            raise ValueError("must be between 0 and 1e9 seconds")
+        if not math.isfinite(value) or not 0 <= value <= MAX_SECONDS:
+            raise ValueError(f"must be between 0 and {MAX_SECONDS} seconds")
         return float(value)
 
     check.required = False
@@ -195,7 +203,7 @@ def validate(body, spec, partial=False, ignored=()):
 def query_int(name, default, minimum, maximum):
     """Read an integer query parameter within bounds, or raise :class:`ValidationError`."""
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     if not QUERY_INT.fullmatch(raw):
         raise ValidationError(f"{name} must be an integer", {name: "must be an integer"})

@@ -29,8 +29,9 @@ from webapp.models import TestCase
 from webapp.models import TestInstance
 from webapp.models import TestSuite
 
-# a MySQL TEXT column holds 64 KB of UTF-8, not 64 K characters
-INSTANCE_FIELDS = {"name": p.text(255, required=True), "description": p.text(65535, max_bytes=65535)}
+# a MySQL TEXT column holds 64 KB of UTF-8: 16,000 characters fit even at 4 bytes each
+DESCRIPTION_LIMIT = 16000
+INSTANCE_FIELDS = {"name": p.text(255, required=True), "description": p.text(DESCRIPTION_LIMIT)}
 BUILD_FIELDS = {
     "number": p.integer(minimum=1),
     "name": p.text(255),
@@ -63,6 +64,7 @@ READ_ONLY = frozenset(
     {"id", "pk", "instance_id", "build_id", "suite_id", "created", "suites_total", "attempts",
      "is_flaky", "pass_rate", "status", *results.COUNTERS}
 )
+MAX_ID = 2**31 - 1
 # a write that lost a race (a duplicate key, an InnoDB deadlock) is run again this many times
 ATTEMPTS = 10
 MYSQL_DEADLOCK = 1213
@@ -104,9 +106,19 @@ def contains(column, term):
     return func.lower(column).contains(term.lower(), autoescape=True)
 
 
+def stored(model, item_id):
+    """The row with this id, or None.
+
+    Ids are 32-bit columns; a larger one is simply not found (SQLite would
+    overflow on it). The URL converter cannot refuse it: werkzeug then answers
+    some methods with a 405 instead of a 404.
+    """
+    return db.session.get(model, item_id) if item_id <= MAX_ID else None
+
+
 def get_instance(instance_id):
     """Return the instance or abort 404."""
-    instance = db.session.get(TestInstance, instance_id)
+    instance = stored(TestInstance, instance_id)
     if instance is None:
         abort(404, description=f"test instance {instance_id} does not exist")
     return instance
@@ -114,7 +126,7 @@ def get_instance(instance_id):
 
 def get_build(instance_id, build_id):
     """Return the build of that instance or abort 404."""
-    build = db.session.get(TestBuild, build_id)
+    build = stored(TestBuild, build_id)
     if build is None or build.instance_id != instance_id:
         abort(404, description=f"test build {build_id} does not exist in test instance {instance_id}")
     return build
@@ -123,7 +135,7 @@ def get_build(instance_id, build_id):
 def get_suite(instance_id, build_id, suite_id):
     """Return the suite under that build and instance or abort 404."""
     build = get_build(instance_id, build_id)
-    suite = db.session.get(TestSuite, suite_id)
+    suite = stored(TestSuite, suite_id)
     if suite is None or suite.build_id != build.id:
         abort(404, description=f"test suite {suite_id} does not exist in test build {build_id}")
     return build, suite
@@ -131,7 +143,7 @@ def get_suite(instance_id, build_id, suite_id):
 
 def get_case(instance_id, build_id, suite_id, case_id):
     """Return the case under that suite, build and instance or abort 404."""
-    case = db.session.get(TestCase, case_id)
+    case = stored(TestCase, case_id)
     if case is None or (case.suite_id, case.build_id, case.instance_id) != (
         suite_id,
         build_id,
@@ -159,13 +171,9 @@ def saved(item, serialize, status=200):
     return body, status
 
 
-def check_result(status, finished):
-    """Refuse a case that would be finished without a result (``result_status`` is null until finished).
-
-    :param status: the case's ``result_status`` after the change.
-    :param finished: the case's ``finished`` after the change.
-    """
-    if finished is not None and status is None:
+def check_result(clean):
+    """Refuse a body giving a finished time without a result: ``result_status`` is null until finished."""
+    if clean.get("finished") is not None and clean.get("result_status") is None:
         raise p.ValidationError(
             "a finished case needs a result", {"result_status": "is required when finished is given"}
         )
@@ -363,7 +371,7 @@ def create_case(instance_id, build_id, suite_id):
     """Create a case in a suite, optionally already finished with a status."""
     build, suite = get_suite(instance_id, build_id, suite_id)
     clean = p.validate(p.read_json_object(), CASE_FIELDS, ignored=READ_ONLY)
-    check_result(clean.get("result_status"), clean.get("finished"))
+    check_result(clean)
     return saved(results.create_case(suite, build, **clean), case_json, 201)
 
 
@@ -376,12 +384,11 @@ def update_case(instance_id, build_id, suite_id, case_id, partial):
     """Change a case; a new status moves its counts."""
     case = get_case(instance_id, build_id, suite_id, case_id)
     clean = p.validate(p.read_json_object(), CASE_FIELDS, partial=partial, ignored=READ_ONLY)
+    check_result(clean)
     status = clean.get("result_status", case.result_status)
     if status is not None and "finished" in clean and clean["finished"] is None:
         # a case with a result has finished: null means "keep its time" (or now, if it had none)
         del clean["finished"]
-    cleared = "result_status" in clean and status is None
-    check_result(status, None if cleared else clean.get("finished", case.finished))
     name = clean.get("name")
     if name is not None and name != case.name:
         taken = db.session.scalar(
