@@ -31,6 +31,8 @@
         })
         .catch(function () {
           var status = section.querySelector(".gb-fragment-status");
+          var spinner = section.querySelector(".spinner-border");
+          if (spinner) { spinner.remove(); }
           if (status) { status.insertAdjacentText("afterbegin", "Could not load this panel. "); }
           section.dataset.loaded = "failed";
         });
