@@ -391,6 +391,10 @@ def flaky_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10):
     window = window_builds(instance_id, limit_builds, branch)
     if not window:
         return []
+    # fetched first: MariaDB runs an IN (… UNION …) subquery once per outer row
+    candidates = list(db.session.scalars(flaky_candidates(window)))
+    if not candidates:
+        return []
     failing = case((TestCase.result_status == "SUCCESS", 0), else_=1)
     per_run = (
         select(
@@ -402,7 +406,7 @@ def flaky_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10):
         .join(TestBuild, TestBuild.id == TestCase.build_id)
         .where(
             TestCase.instance_id == instance_id,
-            TestCase.test_key.in_(flaky_candidates(window)),
+            TestCase.test_key.in_(candidates),
             TestCase.build_id.in_([row.id for row in window]),
             TestCase.result_status.in_(RAN),
         )
