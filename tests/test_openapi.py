@@ -91,15 +91,21 @@ def plant_tree():
     assert (instance.id, build.id, suite.id) == (1, 1, 1)
 
 
+def counts(label, check):
+    """Whether a failed check counts: a made-up XML body may rightly be refused as not a JUnit report."""
+    return not (label.endswith("/import/") and check.name == "positive_data_acceptance")
+
+
 def failures_of(event):
     """Readable failures carried by one engine event."""
     if isinstance(event, events.ScenarioFinished):
+        label = event.recorder.label
         return [
-            f"{event.recorder.label}: {check.name}: {check.failure_info.failure.title} "
+            f"{label}: {check.name}: {check.failure_info.failure.title} "
             f"({check.failure_info.failure.message[:300]}) -- {check.failure_info.code_sample}"
             for checks in event.recorder.checks.values()
             for check in checks
-            if check.status == Status.FAILURE
+            if check.status == Status.FAILURE and counts(label, check)
         ]
     if isinstance(event, (events.NonFatalError, events.FatalError)):
         return [f"{type(event).__name__}: {getattr(event, 'label', '')}: {event}"]
@@ -156,8 +162,6 @@ def test_app_keeps_to_its_document(sqlite_app, served_app):
                        "allow-extra-parameters": False},
         "auth": {"basic": {"username": "schemathesis", "password": "schemathesis-pass"}},
         "phases": {"stateful": {"enabled": False}},
-        "operations": [{"include-path-regex": "/import/$",
-                        "checks": {"positive_data_acceptance": {"enabled": False}}}],
     })
     headers = basic_auth("schemathesis", "schemathesis-pass")
     schema = schemathesis.openapi.from_url(f"{served_app}/api/openapi.json", config=config, headers=headers)

@@ -117,11 +117,13 @@ def text(max_length=None, required=False):
 
 
 def integer(minimum=None, maximum=2**31 - 1, required=False):
-    """A whole-number field within bounds."""
+    """A whole-number field within bounds; 7.0 is 7, as JSON Schema counts it."""
 
     def check(value):
         if value is None:
             return None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError("must be an integer")
         if (minimum is not None and value < minimum) or value > maximum:
