@@ -41,9 +41,10 @@ system-deps:
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 
-## test: set up everything, lint, run the whole suite
+## test: set up everything, lint, run the whole suite on both cores
+# (--dist loadfile keeps each file on one worker, so a module's server starts once)
 test: system-deps $(VENV)/.dev-installed lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
