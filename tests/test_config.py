@@ -23,7 +23,11 @@ def test_environment_overrides(tmp_path, monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "from-env")
     monkeypatch.setenv("DATABASE_URL", "mysql+pymysql://u:p@db.example/greenbar")
     monkeypatch.setenv("GREENBAR_MAX_UPLOAD_MB", "7")
+    monkeypatch.setenv("GREENBAR_EXTERNAL_URL", "https://greenbar.example.com")
+    monkeypatch.setenv("GREENBAR_LOGIN_FAILURE_LIMIT", "5 per minute")
     config = create_app().config
+    assert config["EXTERNAL_URL"] == "https://greenbar.example.com"
+    assert config["LOGIN_FAILURE_LIMIT"] == "5 per minute"
     assert config["SECRET_KEY"] == "from-env"
     assert config["SQLALCHEMY_DATABASE_URI"].startswith("mysql+pymysql://")
     assert config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_pre_ping"] is True

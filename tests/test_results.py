@@ -150,3 +150,14 @@ def test_renaming_a_suite_rekeys_its_cases(tree):
     results.rename_suite(suite, "renamed")
     db.session.commit()
     assert db.session.get(TestCase, case.id).test_key == test_key("renamed", "keyed")
+
+
+def test_import_and_api_cut_text_alike():
+    """Do uploaded reports and API posts keep the same amount of text?"""
+    from webapp import junit
+
+    assert (junit.MESSAGE_LIMIT, junit.DETAILS_LIMIT, junit.OUTPUT_LIMIT) == (
+        results.MESSAGE_LIMIT,
+        results.DETAILS_LIMIT,
+        results.OUTPUT_LIMIT,
+    )

@@ -59,6 +59,8 @@ def from_environment(instance_path):
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
         "MAX_CONTENT_LENGTH": max_upload_mb * 1024 * 1024,
+        # a gzip upload may expand this far; larger is a 413, found while it streams
+        "MAX_REPORT_BYTES": int(os.environ.get("GREENBAR_MAX_REPORT_MB", "512")) * 1024 * 1024,
         # werkzeug's scrypt at full cost (n=2**15): slow on purpose, against offline guessing
         "PASSWORD_HASH_METHOD": "scrypt:32768:8:1",
         "CORS_ORIGINS": env_list("GREENBAR_CORS_ORIGINS"),
@@ -66,6 +68,11 @@ def from_environment(instance_path):
         "RATELIMIT_STORAGE_URI": os.environ.get("GREENBAR_RATELIMIT_STORAGE_URI", "memory://"),
         "PROXY_HOPS": int(os.environ.get("GREENBAR_PROXY_HOPS", "1")),
         "MAIL_BACKEND": os.environ.get("GREENBAR_MAIL_BACKEND", "log"),
+        "MAIL_SENDER": os.environ.get("GREENBAR_MAIL_SENDER", "greenbar@localhost"),
+        # links in e-mails are built on this, so a forged Host header cannot redirect them
+        "EXTERNAL_URL": os.environ.get("GREENBAR_EXTERNAL_URL", ""),
+        "LOGIN_FAILURE_LIMIT": os.environ.get("GREENBAR_LOGIN_FAILURE_LIMIT", "10 per minute"),
+        "PASSWORD_RESET_MAX_AGE": int(os.environ.get("GREENBAR_PASSWORD_RESET_MAX_AGE", "3600")),
         "S3_BUCKET": os.environ.get("GREENBAR_S3_BUCKET", ""),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

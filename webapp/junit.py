@@ -112,7 +112,7 @@ SKIPPED = "SKIPPED"
 
 OUTPUT_LIMIT = 64 * 1024
 DETAILS_LIMIT = 64 * 1024
-MESSAGE_LIMIT = 1024
+MESSAGE_LIMIT = 4096  # the same limits as the API's write path (webapp.results)
 PROPERTY_VALUE_LIMIT = 1024
 MAX_PROPERTIES = 256
 # real reports nest suites a few levels deep (PHPUnit 4, Robot one per
