@@ -21,6 +21,7 @@ from flask import redirect
 from flask import request
 from flask import url_for
 from flask_login import current_user
+from sqlalchemy import func
 from sqlalchemy import select
 
 from webapp.extensions import db
@@ -94,14 +95,39 @@ class PasswordMemory:
 password_memory = PasswordMemory()
 
 
+def with_prefetch(statement):
+    """Outer-join the rows the API view will look up by id (``g.prefetch``: model, id pairs).
+
+    The user and those rows then arrive in one round trip; the view's
+    ``session.get()`` finds them in the identity map and asks nothing more.
+    """
+    for model, row_id in g.get("prefetch", ()):
+        # coalesce(id, users.id) is just the id; naming users there tells SQLAlchemy's
+        # linter that this one-row join is meant, not an accidental cartesian product
+        statement = statement.add_columns(model).outerjoin(model, model.id == func.coalesce(row_id, User.id))
+    return statement
+
+
+def first_entity(statement):
+    """Run ``statement`` and return the first entity of its only row, or None.
+
+    The whole row is read (not ``scalar()``), so the prefetched rows enter the
+    session too; ``g`` holds them, since the session only keeps weak references.
+    """
+    row = db.session.execute(statement).one_or_none()
+    if row is None:
+        return None
+    g.prefetched = row[1:]
+    return row[0]
+
+
 def user_from_token(secret):
     """Return the active user owning an unrevoked token, or None."""
-    row = db.session.execute(
-        select(User)
-        .join(ApiToken, ApiToken.user_id == User.id)
+    user = first_entity(
+        with_prefetch(select(User).join(ApiToken, ApiToken.user_id == User.id))
         .where(ApiToken.digest == token_digest(secret), ApiToken.revoked.is_(None))
-    ).scalar_one_or_none()
-    return row if row is not None and row.active else None
+    )
+    return user if user is not None and user.active else None
 
 
 def user_from_basic_auth(authorization):
@@ -113,7 +139,7 @@ def user_from_basic_auth(authorization):
     if password.startswith(TOKEN_PREFIX):
         user = user_from_token(password)
         return user if user is not None and user.username == username else None
-    user = db.session.scalar(select(User).where(User.username == username))
+    user = first_entity(with_prefetch(select(User)).where(User.username == username))
     if user is None or not user.active or not password_memory.check(user, password):
         return None
     return user

@@ -100,6 +100,7 @@ def authenticate():
     """Require a user with the role the method needs; browser sessions also need CSRF to write."""
     if request.method == "OPTIONS":
         return
+    g.prefetch = r.addressed(request.view_args or {})
     if not current_user.is_authenticated:
         abort(401, description=API_LOGIN_HINT)
     role = write_role_for(request.method)
