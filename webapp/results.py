@@ -19,6 +19,8 @@ failed request stores nothing.
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp.extensions import db
@@ -29,6 +31,7 @@ from webapp.models import TestSuite
 from webapp.models import test_key
 from webapp.models import utcnow
 
+CASE_COLUMNS = tuple(column.key for column in TestCase.__table__.columns if column.key != "id")
 STATUS_COUNTER = {"SUCCESS": "passed", "FAILED": "failed", "ERROR": "errored", "SKIPPED": "skipped"}
 COUNTERS = ("cases_total", "passed", "failed", "errored", "skipped", "flaky", "cases_duration")
 
@@ -176,12 +179,13 @@ def create_suite(build, name, **fields):
 
 
 def create_case(suite, build, name, **fields):
-    """Create a case in ``suite``; it may arrive already finished with a status."""
-    existing = db.session.scalar(
-        select(TestCase).where(TestCase.suite_id == suite.id, TestCase.name == name)
-    )
-    if existing is not None:
-        raise Conflict(f"a case named {name!r} already exists in this suite", existing)
+    """Create a case in ``suite``; it may arrive already finished with a status.
+
+    The INSERT itself finds a taken name (the unique key): no lookup first. A
+    failed statement leaves the transaction usable, so the stored case can then
+    be read with a locking read, which sees it even if it was committed after
+    this transaction began.
+    """
     fields = clip_case_text(fields)
     if fields.get("result_status") and fields.get("finished") is None:
         fields["finished"] = utcnow()
@@ -190,17 +194,29 @@ def create_case(suite, build, name, **fields):
     deltas = case_contribution(fields.get("result_status"), fields["duration"], fields.get("is_flaky"))
     deltas["cases_total"] = 1
     bump_counters(suite.id, build.id, difference(deltas, dict.fromkeys(COUNTERS, 0)))
-    case = TestCase(
-        suite_id=suite.id,
-        build_id=build.id,
-        instance_id=build.instance_id,
-        test_key=test_key(suite.name, name),
-        name=name,
-        **fields,
-    )
-    db.session.add(case)
-    db.session.flush()
-    return case
+    row = dict.fromkeys(CASE_COLUMNS)
+    row.update(attempts=1, is_flaky=False)
+    row.update(fields, suite_id=suite.id, build_id=build.id, instance_id=build.instance_id,
+               test_key=test_key(suite.name, name), name=name)
+    try:
+        row["id"] = db.session.execute(insert(TestCase).values(row)).inserted_primary_key[0]
+    except IntegrityError:
+        existing = db.session.scalar(
+            select(TestCase)
+            .where(TestCase.suite_id == suite.id, TestCase.name == name)
+            .with_for_update(read=True)
+        )
+        if existing is None:
+            raise
+        raise Conflict(f"a case named {name!r} already exists in this suite", existing) from None
+    return persistent(TestCase(**row))
+
+
+def persistent(item):
+    """Put an object whose row was just written, with every column set, into the session without SQL."""
+    make_transient_to_detached(item)
+    db.session.add(item)
+    return item
 
 
 def clip_case_text(fields):
