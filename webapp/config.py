@@ -42,9 +42,17 @@ def load_secret_key(instance_path):
 
 
 def engine_options(url):
-    """Pool settings that let MySQL connections heal after idle drops or failover."""
+    """Pool settings that let MySQL connections heal after idle drops or failover.
+
+    The pool's own ROLLBACK on check-in is left out: every request's session
+    ends its transaction before it returns the connection, so that second
+    ROLLBACK was one more round trip per request for nothing.
+    """
     if url.startswith("mysql"):
-        return {"pool_pre_ping": True, "pool_recycle": 280, "pool_size": 10, "max_overflow": 10}
+        return {
+            "pool_pre_ping": True, "pool_recycle": 280, "pool_size": 10, "max_overflow": 10,
+            "pool_reset_on_return": None,
+        }
     return {}
 
 
