@@ -33,7 +33,6 @@ from sqlalchemy import case
 from sqlalchemy import func
 from sqlalchemy import or_
 from sqlalchemy import select
-from sqlalchemy import union
 from sqlalchemy.orm import aliased
 
 from webapp.extensions import db
@@ -372,14 +371,21 @@ def flakiness(runs):
 
 
 def flaky_candidates(window):
-    """Tests that failed, or passed on retry, in the window: the only ones that can score."""
+    """Tests that failed, or passed on retry, in the window: the only ones that can score.
+
+    Fetched as a list first: MariaDB runs an ``IN (… UNION …)`` subquery once per
+    outer row, that is over every case of the instance.
+    """
     ids = [row.id for row in window]
-    failed = select(TestCase.test_key).where(TestCase.build_id.in_(ids), TestCase.result_status.in_(FAILING))
+    keys = set(db.session.scalars(
+        select(TestCase.test_key).where(TestCase.build_id.in_(ids), TestCase.result_status.in_(FAILING))
+    ))
     retried_builds = [row.id for row in window if row.flaky]
-    if not retried_builds:
-        return failed
-    retried = select(TestCase.test_key).where(TestCase.build_id.in_(retried_builds), TestCase.is_flaky)
-    return union(failed, retried)
+    if retried_builds:
+        keys.update(db.session.scalars(
+            select(TestCase.test_key).where(TestCase.build_id.in_(retried_builds), TestCase.is_flaky)
+        ))
+    return sorted(keys)
 
 
 def flaky_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10):
@@ -391,8 +397,7 @@ def flaky_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10):
     window = window_builds(instance_id, limit_builds, branch)
     if not window:
         return []
-    # fetched first: MariaDB runs an IN (… UNION …) subquery once per outer row
-    candidates = list(db.session.scalars(flaky_candidates(window)))
+    candidates = flaky_candidates(window)
     if not candidates:
         return []
     failing = case((TestCase.result_status == "SUCCESS", 0), else_=1)
