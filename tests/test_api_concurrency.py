@@ -199,3 +199,31 @@ def test_racing_creates_of_one_name_give_one_item_and_409s_with_it(mysql_app, su
     assert all(body["error"]["existing"]["id"] == created[0]["id"] for body in conflicts)
     suite_counts, _, counted, _, _ = stored_counters(mysql_app, suite_ids)
     assert suite_counts["cases_total"] == counted["cases_total"] == 1
+
+
+def test_eight_ci_workers_recording_cases_into_two_suites(mysql_app, suite_ids, headers):
+    """Create, start and finish racing into two suites of one build: exact counters, no deadlock."""
+    base = f"/api/test-instance/{suite_ids['instance']}/test-build/{suite_ids['build']}/test-suite/"
+    with mysql_app.app_context():
+        second = results.create_suite(db.session.get(TestBuild, suite_ids["build"]), "second suite")
+        db.session.commit()
+        suites = [f"{base}{suite_ids['suite']}/", f"{base}{second.id}/"]
+    jobs = [(suites[n % 2], f"recorded {n:03d}", STATUSES[n % 4]) for n in range(THREADS * 20)]
+
+    def record(client, job):
+        suite_url, name, status = job
+        created = client.post(suite_url + "test-case/", json={"name": name}, headers=headers)
+        case_url = f"{suite_url}test-case/{created.get_json()['id']}/"
+        started = client.post(case_url + "start/", headers=headers)
+        result = {"result_status": status, "duration": 1}
+        finished = client.post(case_url + "finish/", json=result, headers=headers)
+        return created.status_code, started.status_code, finished.status_code
+
+    assert set(run_in_threads(mysql_app, jobs, record)) == {(201, 200, 200)}
+    with mysql_app.app_context():
+        build = db.session.get(TestBuild, suite_ids["build"])
+        counts = {name: getattr(build, name) for name in ("cases_total", *results.STATUS_COUNTER.values())}
+        assert counts == {"cases_total": 160, "passed": 40, "failed": 40, "errored": 40, "skipped": 40}
+        assert build.cases_duration == 160
+        suite_totals = db.session.scalars(select(TestSuite.cases_total).where(TestSuite.build_id == build.id))
+        assert sorted(suite_totals) == [80, 80]

@@ -82,9 +82,36 @@ def difference(after, before):
     return {name: after[name] - before[name] for name in COUNTERS if after[name] != before[name]}
 
 
+def on_mysql():
+    """Whether the session talks to MySQL, which can update several tables in one statement."""
+    return db.session.get_bind().dialect.name == "mysql"
+
+
+def counter_values(deltas):
+    """SET clauses adding ``deltas`` to a suite's and a build's counters at once (MySQL)."""
+    return {
+        getattr(model, name): getattr(model, name) + delta
+        for model in (TestSuite, TestBuild)
+        for name, delta in deltas.items()
+    }
+
+
 def bump_counters(suite_id, build_id, deltas):
-    """Atomically add ``deltas`` to a suite's and its build's counters (locking both rows)."""
+    """Atomically add ``deltas`` to a suite's and its build's counters (locking both rows).
+
+    MySQL does both rows in one multi-table UPDATE (one round trip); the build
+    is found through the suite, so the suite is always read and locked first.
+    Other databases get one UPDATE per row, suite first.
+    """
     if not deltas:
+        return
+    if on_mysql():
+        db.session.execute(
+            update(TestSuite)
+            .where(TestSuite.id == suite_id, TestBuild.id == TestSuite.build_id)
+            .values(counter_values(deltas))
+            .execution_options(synchronize_session=False)
+        )
         return
     for model, row_id in ((TestSuite, suite_id), (TestBuild, build_id)):
         values = {name: getattr(model, name) + delta for name, delta in deltas.items()}
@@ -292,21 +319,54 @@ def finish_case(case, result_status, when=None, **fields):
         case_contribution(result_status, values["duration"], fields.get("is_flaky", False)),
         dict.fromkeys(COUNTERS, 0),
     )
-    bump_counters(case.suite_id, case.build_id, deltas)
+    if on_mysql():
+        finished_once = finish_case_and_count(case, values, deltas)
+    else:
+        bump_counters(case.suite_id, case.build_id, deltas)
+        finished_once = finish_case_row(case, values)
+        if not finished_once:
+            # take the counts back, so a caller that goes on after the conflict stays exact
+            bump_counters(case.suite_id, case.build_id, {name: -delta for name, delta in deltas.items()})
+    if not finished_once:
+        raise Conflict(f"test case {case.id} has already finished")
+    # the row now holds exactly these values: no need to read it back
+    for name, value in values.items():
+        set_committed_value(case, name, value)
+    return case
+
+
+def finish_case_row(case, values):
+    """Write a case's result if it has not finished yet; return whether it was written."""
     result = db.session.execute(
         update(TestCase)
         .where(TestCase.id == case.id, TestCase.finished.is_(None))
         .values(values)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
-        # take the counts back, so a caller that goes on after the conflict stays exact
-        bump_counters(case.suite_id, case.build_id, {name: -delta for name, delta in deltas.items()})
-        raise Conflict(f"test case {case.id} has already finished")
-    # the row now holds exactly these values: no need to read it back
-    for name, value in values.items():
-        set_committed_value(case, name, value)
-    return case
+    return result.rowcount == 1
+
+
+def finish_case_and_count(case, values, deltas):
+    """MySQL: write a case's result and its counts in one multi-table UPDATE; return whether it ran.
+
+    MySQL reads and locks the three rows (primary-key lookups, each found
+    through the one before: case, suite, build) before changing any of them, so
+    the build is already locked when the case's new status reaches its
+    (build_id, result_status) index (see the module doc). A case that has
+    finished matches nothing, and nothing changes.
+    """
+    result = db.session.execute(
+        update(TestCase)
+        .where(
+            TestCase.id == case.id,
+            TestCase.finished.is_(None),
+            TestSuite.id == TestCase.suite_id,
+            TestBuild.id == TestSuite.build_id,
+        )
+        .values({getattr(TestCase, name): value for name, value in values.items()} | counter_values(deltas))
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount > 0
 
 
 def update_case(case, **fields):
