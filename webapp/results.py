@@ -4,13 +4,15 @@ The API, the admin panel and the JUnit import all go through these functions.
 Counter changes are atomic ``UPDATE … SET n = n + :delta`` statements issued in
 the caller's transaction, so parallel CI workers never lose counts.
 
-Lock order is always suite → build → case. InnoDB takes a shared lock on the
-parent rows whenever a case row's foreign-key index entries are written (an
-INSERT, or a new ``result_status`` in the (build_id, result_status) index); if
-the counters were bumped after that, two writers holding shared locks on the
+Locks: a suite is always locked before its build. InnoDB takes a shared lock
+on the parent rows whenever a case row's foreign-key index entries are written
+(an INSERT, or a new ``result_status`` in the (build_id, result_status) index);
+if the counters were bumped after that, two writers holding shared locks on the
 same build would each wait for the other's exclusive lock: a deadlock. So every
-case write bumps (or locks) its suite and build first. Creating a build locks
-its instance's row and nothing else, so it never waits while holding that lock.
+case write locks its suite and build before it writes the case's row (on MySQL
+a finish locks case, suite and build in one statement before changing any of
+them). Creating a build locks its instance's row and nothing else, so it never
+waits while holding that lock.
 
 The functions flush but never commit: the caller owns the transaction, so a
 failed request stores nothing.
