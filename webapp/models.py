@@ -37,6 +37,8 @@ ROLES = ("viewer", "maintainer", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 
 # long free text: MySQL's TEXT stops at 64 KB, too small for tracebacks and logs
+# a hex digest: ASCII with binary comparison makes its indexes 4x smaller and grouping cheap
+TestKey = String(32).with_variant(mysql.VARCHAR(32, charset="ascii", collation="ascii_bin"), "mysql")
 LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
 
 
@@ -270,7 +272,9 @@ class TestCase(db.Model):
     __table_args__ = (
         UniqueConstraint("suite_id", "name"),
         Index("ix_test_cases_suite_id_result_status", "suite_id", "result_status"),
-        Index("ix_test_cases_build_id_result_status", "build_id", "result_status"),
+        # covers the statistics' scans of a window of builds, so they never read the rows themselves
+        Index("ix_test_cases_build_status_cover", "build_id", "result_status", "test_key", "duration",
+              "is_flaky"),
         Index("ix_test_cases_instance_id_test_key", "instance_id", "test_key", "build_id"),
     )
 
@@ -278,7 +282,7 @@ class TestCase(db.Model):
     suite_id: Mapped[int] = mapped_column(ForeignKey("test_suites.id", ondelete="CASCADE"))
     build_id: Mapped[int] = mapped_column(ForeignKey("test_builds.id", ondelete="CASCADE"))
     instance_id: Mapped[int] = mapped_column(ForeignKey("test_instances.id", ondelete="CASCADE"))
-    test_key: Mapped[str] = mapped_column(String(32))
+    test_key: Mapped[str] = mapped_column(TestKey)
     name: Mapped[str] = mapped_column(String(512))
     started: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -292,19 +292,20 @@ def top_failing(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10):
     ]
 
 
-def duration_ranks(build_ids):
-    """Each run's duration with its rank and its test's run count, over the given builds."""
-    return (
-        select(
-            TestCase.test_key,
-            TestCase.duration,
-            func.row_number().over(partition_by=TestCase.test_key, order_by=TestCase.duration).label("nth"),
-            func.count().over(partition_by=TestCase.test_key).label("runs"),
-        )
-        .where(TestCase.build_id.in_(build_ids), TestCase.result_status.in_(RAN),
-               TestCase.duration.is_not(None))
-        .subquery()
-    )
+def duration_ranks(build_ids, keys=None):
+    """Each run's duration with its rank and its test's run count, over the given builds.
+
+    :param keys: only these tests (the candidates an earlier query left).
+    """
+    statement = select(
+        TestCase.test_key,
+        TestCase.duration,
+        func.row_number().over(partition_by=TestCase.test_key, order_by=TestCase.duration).label("nth"),
+        func.count().over(partition_by=TestCase.test_key).label("runs"),
+    ).where(TestCase.build_id.in_(build_ids), TestCase.result_status.in_(RAN), TestCase.duration.is_not(None))
+    if keys is not None:
+        statement = statement.where(TestCase.test_key.in_(keys))
+    return statement.subquery()
 
 
 def duration_figures(ranks):
@@ -319,6 +320,24 @@ def duration_figures(ranks):
     )
 
 
+def slowest_candidates(build_ids, top):
+    """Tests that can be among the ``top`` slowest by median: two grouped index scans.
+
+    A median lies between the fastest and the slowest run, so at least ``top``
+    tests have a median at or above the ``top``-th highest fastest run; a test
+    whose every run was quicker than that cannot make the list.
+    """
+    ran = (TestCase.build_id.in_(build_ids), TestCase.result_status.in_(RAN), TestCase.duration.is_not(None))
+    low = func.min(TestCase.duration)
+    floor = db.session.scalar(
+        select(low).where(*ran).group_by(TestCase.test_key).order_by(low.desc()).limit(1).offset(top - 1)
+    )
+    return list(db.session.scalars(
+        select(TestCase.test_key).where(*ran).group_by(TestCase.test_key)
+        .having(func.max(TestCase.duration) >= (floor or 0))
+    ))
+
+
 def slowest_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10):
     """The tests with the highest median duration in the last builds (ties: higher p95).
 
@@ -326,9 +345,10 @@ def slowest_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10)
     ``latest`` (the newest run's duration), plus the test's newest case.
     """
     ids = [row.id for row in window_builds(instance_id, limit_builds, branch)]
-    if not ids:
+    keys = slowest_candidates(ids, top) if ids else []
+    if not keys:
         return []
-    ranks = duration_ranks(ids)
+    ranks = duration_ranks(ids, keys)
     runs, median, p95 = duration_figures(ranks)
     ranked = db.session.execute(
         select(ranks.c.test_key, runs, median, p95)
@@ -407,6 +427,7 @@ def flaky_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10):
             failing.label("failing"),
             func.lag(failing).over(partition_by=TestCase.test_key, order_by=TestBuild.number).label("before"),
             case((TestCase.is_flaky, 1), else_=0).label("retried"),
+            TestCase.id,
         )
         .join(TestBuild, TestBuild.id == TestCase.build_id)
         .where(
@@ -420,7 +441,8 @@ def flaky_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10):
     flipped = case((and_(per_run.c.before.is_not(None), per_run.c.before != per_run.c.failing), 1), else_=0)
     totals = db.session.execute(
         select(per_run.c.test_key, func.count().label("runs"), func.sum(flipped).label("flips"),
-               func.sum(per_run.c.retried).label("retried"), func.sum(per_run.c.failing).label("failures"))
+               func.sum(per_run.c.retried).label("retried"), func.sum(per_run.c.failing).label("failures"),
+               func.max(per_run.c.id).label("case_id"))
         .group_by(per_run.c.test_key)
     ).all()
     scored = []
@@ -429,21 +451,39 @@ def flaky_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10):
                    "failures": int(row.failures)}
         figures["score"] = flaky_score(figures["runs"], figures["flips"], figures["retried"])
         if figures["score"] > 0:
-            scored.append((row.test_key, figures))
+            scored.append((row.test_key, figures, row.case_id))
     return named_top(instance_id, window, scored, top)
 
 
+def case_names(case_ids):
+    """``{case id: (suite name, case name)}`` of some cases (primary-key lookups)."""
+    rows = db.session.execute(
+        select(TestCase.id, TestSuite.name, TestCase.name)
+        .join(TestSuite, TestSuite.id == TestCase.suite_id)
+        .where(TestCase.id.in_(case_ids))
+    )
+    return {case_id: (suite, name) for case_id, suite, name in rows}
+
+
 def named_top(instance_id, window, scored, top):
-    """Sort scored tests (score, then flips + retries, then name) and keep ``top`` with their names."""
+    """Sort scored tests (score, then flips + retries, then name) and keep ``top`` with their cases.
+
+    :param scored: ``(test key, figures, any case id of the test)`` triples. Names
+        are read only for the tests that reach the cut, ties included.
+    """
+
+    def strength(entry):
+        return (-entry[1]["score"], -(entry[1]["flips"] + entry[1]["retried"]))
+
+    scored = sorted(scored, key=strength)
+    if len(scored) > top:
+        cut = strength(scored[top - 1])
+        scored = [entry for entry in scored if strength(entry) <= cut]
+    names = case_names([case_id for _, _, case_id in scored])
+    chosen = sorted(scored, key=lambda entry: (*strength(entry), *names[entry[2]]))[:top]
     ids = [row.id for row in window]
-    latest = latest_by_key(recent_runs(instance_id, [key for key, _ in scored], ids))
-
-    def order(entry):
-        key, figures = entry
-        return (-figures["score"], -(figures["flips"] + figures["retried"]),
-                latest[key].suite, latest[key].name)
-
-    return [dict(test_ref(latest[key]), **figures) for key, figures in sorted(scored, key=order)[:top]]
+    latest = latest_by_key(recent_runs(instance_id, [key for key, _, _ in chosen], ids))
+    return [dict(test_ref(latest[key]), **figures) for key, figures, _ in chosen]
 
 
 def duration_regressions(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, build=None,
