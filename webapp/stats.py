@@ -302,7 +302,7 @@ def duration_ranks(build_ids, keys=None):
         TestCase.duration,
         func.row_number().over(partition_by=TestCase.test_key, order_by=TestCase.duration).label("nth"),
         func.count().over(partition_by=TestCase.test_key).label("runs"),
-    ).where(TestCase.build_id.in_(build_ids), TestCase.result_status.in_(RAN), TestCase.duration.is_not(None))
+    ).where(*ran_with_duration(build_ids))
     if keys is not None:
         statement = statement.where(TestCase.test_key.in_(keys))
     return statement.subquery()
@@ -320,22 +320,25 @@ def duration_figures(ranks):
     )
 
 
+def ran_with_duration(build_ids):
+    """The conditions for runs with a known duration in the given builds."""
+    return (TestCase.build_id.in_(build_ids), TestCase.result_status.in_(RAN), TestCase.duration.is_not(None))
+
+
 def slowest_candidates(build_ids, top):
-    """Tests that can be among the ``top`` slowest by median: two grouped index scans.
+    """Tests that can be among the ``top`` slowest by median: one grouped index scan.
 
     A median lies between the fastest and the slowest run, so at least ``top``
     tests have a median at or above the ``top``-th highest fastest run; a test
     whose every run was quicker than that cannot make the list.
     """
-    ran = (TestCase.build_id.in_(build_ids), TestCase.result_status.in_(RAN), TestCase.duration.is_not(None))
-    low = func.min(TestCase.duration)
-    floor = db.session.scalar(
-        select(low).where(*ran).group_by(TestCase.test_key).order_by(low.desc()).limit(1).offset(top - 1)
-    )
-    return list(db.session.scalars(
-        select(TestCase.test_key).where(*ran).group_by(TestCase.test_key)
-        .having(func.max(TestCase.duration) >= (floor or 0))
-    ))
+    bounds = db.session.execute(
+        select(TestCase.test_key, func.min(TestCase.duration), func.max(TestCase.duration))
+        .where(*ran_with_duration(build_ids)).group_by(TestCase.test_key)
+    ).all()
+    lows = sorted((low for _, low, _ in bounds), reverse=True)
+    floor = lows[top - 1] if len(lows) >= top else 0.0
+    return [key for key, _, high in bounds if high >= floor]
 
 
 def slowest_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10):
@@ -486,6 +489,24 @@ def named_top(instance_id, window, scored, top):
     return [dict(test_ref(latest[key]), **figures) for key, figures, _ in chosen]
 
 
+def regression_candidates(build_id, baseline, factor, min_increase, min_runs):
+    """Tests of a build that may have regressed: one grouped index scan of the baseline.
+
+    The median is at least the fastest run, so a test regressed only if it took
+    ``factor`` times its fastest baseline run and ``min_increase`` more than it.
+    """
+    lows = (
+        select(TestCase.test_key, func.min(TestCase.duration).label("low"), func.count().label("runs"))
+        .where(*ran_with_duration(baseline)).group_by(TestCase.test_key).subquery()
+    )
+    return list(db.session.scalars(
+        select(TestCase.test_key)
+        .join(lows, lows.c.test_key == TestCase.test_key)
+        .where(*ran_with_duration([build_id]), lows.c.runs >= min_runs,
+               TestCase.duration >= lows.c.low * factor, TestCase.duration - lows.c.low >= min_increase)
+    ))
+
+
 def duration_regressions(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, build=None,
                          factor=REGRESSION_FACTOR, min_increase=REGRESSION_MIN_INCREASE,
                          min_runs=REGRESSION_MIN_RUNS, top=20):
@@ -509,7 +530,10 @@ def duration_regressions(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, 
     result = {"build": build_ref(build), "baseline_builds": len(baseline), "tests": []}
     if not baseline:
         return result
-    ranks = duration_ranks(baseline)
+    keys = regression_candidates(build.id, baseline, factor, min_increase, min_runs)
+    if not keys:
+        return result
+    ranks = duration_ranks(baseline, keys)
     runs, median, _ = duration_figures(ranks)
     medians = select(ranks.c.test_key, runs, median).group_by(ranks.c.test_key).subquery()
     increase = TestCase.duration - medians.c.median
