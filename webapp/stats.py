@@ -433,11 +433,12 @@ def flaky_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10):
             TestCase.id,
         )
         .join(TestBuild, TestBuild.id == TestCase.build_id)
+        # no instance condition: the window's builds say it, and without it the
+        # covering (build_id, result_status, test_key, …) index answers alone
         .where(
-            TestCase.instance_id == instance_id,
-            TestCase.test_key.in_(candidates),
             TestCase.build_id.in_([row.id for row in window]),
             TestCase.result_status.in_(RAN),
+            TestCase.test_key.in_(candidates),
         )
         .subquery()
     )
