@@ -1,0 +1,312 @@
+"""Live API benchmark: CI clients recording a build case by case against gunicorn on MariaDB.
+
+Run from the repository root (MariaDB at TEST_DATABASE_URL, default root@127.0.0.1)::
+
+    .venv/bin/python -m tests.benchmarks.api_bench [--workers 3] [--threads 4] [--clients 8]
+
+It makes a scratch database, migrates it, starts gunicorn (the production
+gunicorn.conf.py: gthread workers; bound to 127.0.0.1 on a free port) and
+then, with ``--clients`` client processes each holding one keep-alive
+connection (http.client):
+
+1. reads: GET of one build for ``--seconds`` each, first with an API token as
+   the Basic password, then with the user's password. Passwords need a slow
+   hash; the password memory should make the second nearly as fast as the first;
+2. the live run (issue 4): one build with ``--suites`` suites x ``--cases``
+   cases, every case created, started and finished by its own request with
+   token auth (the clients take the cases round robin, so all of them write into
+   every suite at once), then the suites and the build are finished. Counters
+   are checked against the expected totals and against the case rows.
+
+It prints requests per second, p50/p99 latency and the gunicorn settings.
+Targets (issue 4): 1,000 requests/s, p99 under 50 ms, on this 2-core machine
+where the clients and MariaDB share the cores. The scratch database is
+dropped at the end.
+"""
+
+import argparse
+import base64
+import http.client
+import json
+import multiprocessing
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask_migrate import upgrade
+
+from webapp import create_app
+from webapp import results
+from webapp.extensions import db
+from webapp.models import STATUSES
+from webapp.models import TestBuild
+from webapp.models import TestCase
+from webapp.models import TestSuite
+from webapp.models import User
+from webapp.security import issue_token
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVER = os.environ.get("TEST_DATABASE_URL", "mysql+pymysql://root@127.0.0.1:3306/")
+COUNTED = ("cases_total", "passed", "failed", "errored", "skipped")
+
+
+def scratch_database():
+    """Create an empty utf8mb4 database; return its SQLAlchemy URL."""
+    url = sa.make_url(SERVER)
+    name = f"greenbar_bench_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(url.set(database=None))
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        )
+    engine.dispose()
+    return url.set(database=name, query={"charset": "utf8mb4"})
+
+
+def drop_database(url):
+    """Drop the scratch database."""
+    engine = sa.create_engine(url.set(database=None, query={}))
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"DROP DATABASE IF EXISTS {url.database}"))
+    engine.dispose()
+
+
+def prepare(url):
+    """Migrate, and make a maintainer with a password and a token, and an instance."""
+    database_url = url.render_as_string(hide_password=False)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "x"})
+    with app.app_context():
+        upgrade()
+        user = User(username="ci", role="maintainer", active=True)
+        user.set_password("ci-password")
+        db.session.add(user)
+        db.session.flush()
+        token = issue_token(user, "bench")[1]
+        instance = results.create_instance("benchmarked product")
+        db.session.commit()
+        ids = {"instance": instance.id}
+        db.engine.dispose()
+    return token, ids
+
+
+def free_port():
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gunicorn(url, port, workers, threads):
+    """Start gunicorn with the production config on 127.0.0.1:port; return the master process."""
+    env = dict(
+        os.environ,
+        DATABASE_URL=url.render_as_string(hide_password=False),
+        SECRET_KEY="bench",
+        GREENBAR_GUNICORN_BIND=f"127.0.0.1:{port}",
+        GREENBAR_GUNICORN_WORKERS=str(workers),
+        GREENBAR_GUNICORN_THREADS=str(threads),
+        GREENBAR_GUNICORN_ACCESS_LOG="/dev/null",
+        GREENBAR_INSTANCE_PATH=str(Path(os.environ.get("TMPDIR", "/tmp")) / f"greenbar-bench-{port}"),
+    )
+    master = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return master
+        except OSError:
+            time.sleep(0.2)
+    master.terminate()
+    raise SystemExit("gunicorn did not start: " + master.stderr.read().decode()[-2000:])
+
+
+class Client:
+    """One keep-alive connection that sends JSON with Basic auth and times each request."""
+
+    def __init__(self, port, username, password):
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        credentials = base64.b64encode(f"{username}:{password}".encode()).decode()
+        self.headers = {"Authorization": f"Basic {credentials}", "Content-Type": "application/json"}
+        self.latencies = []
+        self.unexpected = []
+
+    def send(self, method, path, payload):
+        """Send one request and return the response."""
+        self.connection.request(method, path, body=payload, headers=self.headers)
+        return self.connection.getresponse()
+
+    def call(self, method, path, body=None, expected=200):
+        """Send one request; remember its latency, and its status if unexpected; return the JSON."""
+        payload = None if body is None else json.dumps(body)
+        started = time.perf_counter()
+        try:
+            response = self.send(method, path, payload)
+        except (http.client.RemoteDisconnected, ConnectionError):
+            # gunicorn closes a connection idle for 5 s (keepalive); such a request never arrived
+            self.connection.close()
+            response = self.send(method, path, payload)
+        data = response.read()
+        self.latencies.append(time.perf_counter() - started)
+        if response.status != expected:
+            self.unexpected.append((method, path, response.status, data[:200]))
+        return json.loads(data) if data else None
+
+
+def read_for(job):
+    """A client process: GET one URL for a number of seconds; return latencies and failures."""
+    port, username, password, path, seconds = job
+    client = Client(port, username, password)
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        client.call("GET", path)
+    return client.latencies, client.unexpected
+
+
+def record_cases(job):
+    """A client process: create, start and finish its share of the cases; return latencies and failures."""
+    port, token, cases = job
+    client = Client(port, "ci", token)
+    for suite_url, name, status, duration in cases:
+        case = client.call("POST", suite_url + "test-case/", {"name": name}, expected=201)
+        case_url = f"{suite_url}test-case/{case['id']}/"
+        client.call("POST", case_url + "start/")
+        client.call("POST", case_url + "finish/", {"result_status": status, "duration": duration})
+    return client.latencies, client.unexpected
+
+
+def run_clients(function, jobs):
+    """Run the jobs in parallel processes; return (requests, seconds, latencies, failures)."""
+    with multiprocessing.Pool(len(jobs)) as pool:
+        started = time.perf_counter()
+        answers = pool.map(function, jobs)
+        elapsed = time.perf_counter() - started
+    latencies = [latency for answer in answers for latency in answer[0]]
+    failures = [failure for answer in answers for failure in answer[1]]
+    return len(latencies), elapsed, latencies, failures
+
+
+def describe(label, requests, elapsed, latencies, failures):
+    """Print one line of figures."""
+    ordered = sorted(latencies)
+    p50 = statistics.median(ordered) * 1000
+    p99 = ordered[int(len(ordered) * 0.99) - 1] * 1000
+    print(f"{label:34s} {requests:7d} requests in {elapsed:6.1f} s = {requests / elapsed:7.0f} req/s  "
+          f"p50 {p50:5.1f} ms  p99 {p99:6.1f} ms  unexpected {len(failures)}")
+    for failure in failures[:5]:
+        print("    ", failure)
+    return requests / elapsed, p99
+
+
+def status_of(index):
+    """A realistic spread of results: about 90 % pass, 5 % fail, 3 % skip, 2 % error."""
+    if index % 50 == 7:
+        return "ERROR"
+    if index % 20 == 3:
+        return "FAILED"
+    if index % 33 == 5:
+        return "SKIPPED"
+    return "SUCCESS"
+
+
+def live_run(port, token, ids, args):
+    """Record a build case by case from the clients; return the figures and the expected counters."""
+    setup = Client(port, "ci", token)
+    base = f"/api/test-instance/{ids['instance']}/test-build/"
+    build = setup.call("POST", base, {"branch": "main", "name": "live benchmark"}, expected=201)
+    build_url = f"{base}{build['id']}/"
+    setup.call("POST", build_url + "start/")
+    suite_urls = []
+    for number in range(args.suites):
+        suite = setup.call("POST", build_url + "test-suite/", {"name": f"suite {number:02d}"}, expected=201)
+        suite_urls.append(f"{build_url}test-suite/{suite['id']}/")
+        setup.call("POST", suite_urls[-1] + "start/")
+    cases = [
+        (suite_urls[n % args.suites], f"test_case_{n:06d}", status_of(n), round(0.001 * (n % 97), 3))
+        for n in range(args.suites * args.cases)
+    ]
+    jobs = [(port, token, cases[client::args.clients]) for client in range(args.clients)]
+    figures = run_clients(record_cases, jobs)
+    for suite_url in suite_urls:
+        setup.call("POST", suite_url + "finish/")
+    setup.call("POST", build_url + "finish/")
+    expected = {"cases_total": len(cases), "duration": round(sum(case[3] for case in cases), 3)}
+    for status, counter in results.STATUS_COUNTER.items():
+        expected[counter] = sum(1 for case in cases if case[2] == status)
+    stored = setup.call("GET", build_url)
+    return figures, expected, stored, setup.unexpected
+
+
+def counted_rows(url, build_id):
+    """The build's counters, and the same numbers counted from its suites' counters and its case rows."""
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        build = connection.execute(sa.select(TestBuild.__table__).where(TestBuild.id == build_id)).one()
+        suites = connection.execute(
+            sa.select(*[sa.func.sum(getattr(TestSuite, name)) for name in COUNTED])
+            .where(TestSuite.build_id == build_id)
+        ).one()
+        rows = dict(connection.execute(
+            sa.select(TestCase.result_status, sa.func.count()).where(TestCase.build_id == build_id)
+            .group_by(TestCase.result_status)
+        ).all())
+    engine.dispose()
+    from_rows = [sum(rows.values()), *[rows.get(status, 0) for status in STATUSES]]
+    return [getattr(build, name) for name in COUNTED], [int(value) for value in suites], from_rows
+
+
+def main():
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each read phase")
+    parser.add_argument("--suites", type=int, default=20)
+    parser.add_argument("--cases", type=int, default=500, help="cases per suite")
+    args = parser.parse_args()
+    url = scratch_database()
+    master = None
+    try:
+        token, ids = prepare(url)
+        port = free_port()
+        master = start_gunicorn(url, port, args.workers, args.threads)
+        print(f"gunicorn: {args.workers} gthread workers x {args.threads} threads on 127.0.0.1:{port}; "
+              f"{args.clients} client processes with keep-alive connections; MariaDB {url.database}")
+        warm = Client(port, "ci", token)
+        build = warm.call("POST", f"/api/test-instance/{ids['instance']}/test-build/", {"name": "read"}, 201)
+        read_path = f"/api/test-instance/{ids['instance']}/test-build/{build['id']}/"
+        for label, password in (("GET with a token", token), ("GET with the password", "ci-password")):
+            jobs = [(port, "ci", password, read_path, args.seconds)] * args.clients
+            describe(label, *run_clients(read_for, jobs))
+        figures, expected, stored, setup_failures = live_run(port, token, ids, args)
+        rate, p99 = describe("live run: create/start/finish", *figures)
+        print(f"targets: 1000 req/s ({'met' if rate >= 1000 else 'MISSED'}), "
+              f"p99 < 50 ms ({'met' if p99 < 50 else 'MISSED'})")
+        counters = {name: stored[name] for name in COUNTED}
+        counters["duration"] = round(stored["cases_duration"], 3)
+        build_counts, suite_sums, row_counts = counted_rows(url, stored["id"])
+        exact = counters == expected and build_counts == suite_sums == row_counts and not setup_failures
+        print(f"counters: {counters} expected {expected}; build {build_counts} = suites {suite_sums} "
+              f"= rows {row_counts}: {'exact' if exact else 'WRONG'}")
+        if not exact:
+            sys.exit(1)
+    finally:
+        if master is not None:
+            master.terminate()
+            master.wait(timeout=60)
+        drop_database(url)
+
+
+if __name__ == "__main__":
+    main()
