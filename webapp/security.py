@@ -21,6 +21,7 @@ from flask import redirect
 from flask import request
 from flask import url_for
 from flask_login import current_user
+from sqlalchemy import bindparam
 from sqlalchemy import func
 from sqlalchemy import select
 
@@ -95,26 +96,42 @@ class PasswordMemory:
 password_memory = PasswordMemory()
 
 
-def with_prefetch(statement):
-    """Outer-join the rows the API view will look up by id (``g.prefetch``: model, id pairs).
-
-    The user and those rows then arrive in one round trip; the view's
-    ``session.get()`` finds them in the identity map and asks nothing more.
-    """
-    for model, row_id in g.get("prefetch", ()):
+def with_prefetch(statement, models):
+    """Outer-join one row of each model, its id a bound parameter ``prefetch_<n>``."""
+    for number, model in enumerate(models):
         # coalesce(id, users.id) is just the id; naming users there tells SQLAlchemy's
         # linter that this one-row join is meant, not an accidental cartesian product
+        row_id = bindparam(f"prefetch_{number}", type_=model.id.type)
         statement = statement.add_columns(model).outerjoin(model, model.id == func.coalesce(row_id, User.id))
     return statement
 
 
-def first_entity(statement):
-    """Run ``statement`` and return the first entity of its only row, or None.
+@functools.cache
+def user_query(by_token, models):
+    """The user lookup (by token digest or by username) with ``models`` joined, built once per shape.
 
-    The whole row is read (not ``scalar()``), so the prefetched rows enter the
-    session too; ``g`` holds them, since the session only keeps weak references.
+    Building a statement and its cache key costs more than running it; this
+    one is built once and then only run with new parameters.
     """
-    row = db.session.execute(statement).one_or_none()
+    if by_token:
+        statement = with_prefetch(select(User).join(ApiToken, ApiToken.user_id == User.id), models)
+        return statement.where(ApiToken.digest == bindparam("key"), ApiToken.revoked.is_(None))
+    return with_prefetch(select(User), models).where(User.username == bindparam("key"))
+
+
+def find_user(by_token, key):
+    """The user a token digest or a username names, or None, with the rows in ``g.prefetch``.
+
+    The API view will look those rows up by id (``g.prefetch``: model, id
+    pairs): they arrive in the same round trip as the user, and the view's
+    ``session.get()`` finds them in the identity map. The whole row is read
+    (not ``scalar()``) so they enter the session, and ``g`` holds them, since
+    the session only keeps weak references.
+    """
+    prefetch = g.get("prefetch", ())
+    parameters = {f"prefetch_{number}": row_id for number, (_, row_id) in enumerate(prefetch)}
+    statement = user_query(by_token, tuple(model for model, _ in prefetch))
+    row = db.session.execute(statement, {"key": key, **parameters}).one_or_none()
     if row is None:
         return None
     g.prefetched = row[1:]
@@ -123,10 +140,7 @@ def first_entity(statement):
 
 def user_from_token(secret):
     """Return the active user owning an unrevoked token, or None."""
-    user = first_entity(
-        with_prefetch(select(User).join(ApiToken, ApiToken.user_id == User.id))
-        .where(ApiToken.digest == token_digest(secret), ApiToken.revoked.is_(None))
-    )
+    user = find_user(True, token_digest(secret))
     return user if user is not None and user.active else None
 
 
@@ -139,7 +153,7 @@ def user_from_basic_auth(authorization):
     if password.startswith(TOKEN_PREFIX):
         user = user_from_token(password)
         return user if user is not None and user.username == username else None
-    user = first_entity(with_prefetch(select(User)).where(User.username == username))
+    user = find_user(False, username)
     if user is None or not user.active or not password_memory.check(user, password):
         return None
     return user
