@@ -18,6 +18,9 @@ The functions flush but never commit: the caller owns the transaction, so a
 failed request stores nothing.
 """
 
+import functools
+
+from sqlalchemy import bindparam
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
@@ -89,13 +92,45 @@ def on_mysql():
     return db.session.get_bind().dialect.name == "mysql"
 
 
-def counter_values(deltas):
-    """SET clauses adding ``deltas`` to a suite's and a build's counters at once (MySQL)."""
+def counter_values(names):
+    """SET clauses adding bound deltas ``d_<name>`` to a suite's and a build's counters at once (MySQL)."""
     return {
-        getattr(model, name): getattr(model, name) + delta
+        getattr(model, name): getattr(model, name) + bindparam(f"d_{name}", type_=getattr(model, name).type)
         for model in (TestSuite, TestBuild)
-        for name, delta in deltas.items()
+        for name in names
     }
+
+
+def delta_parameters(deltas):
+    """The bound parameters of :func:`counter_values`."""
+    return {f"d_{name}": delta for name, delta in deltas.items()}
+
+
+# Statements are built once per shape and then only run with new parameters:
+# building an UPDATE and its cache key costs more than running it.
+
+
+@functools.cache
+def counters_update(names):
+    """MySQL: one UPDATE of a suite's and its build's counters (the build found through the suite)."""
+    return (
+        update(TestSuite)
+        .where(TestSuite.id == bindparam("suite_id"), TestBuild.id == TestSuite.build_id)
+        .values(counter_values(names))
+        .execution_options(synchronize_session=False)
+    )
+
+
+@functools.cache
+def counter_update(model, names):
+    """One UPDATE of one suite's or build's counters."""
+    return (
+        update(model)
+        .where(model.id == bindparam("row_id"))
+        .values({name: getattr(model, name) + bindparam(f"d_{name}", type_=getattr(model, name).type)
+                 for name in names})
+        .execution_options(synchronize_session=False)
+    )
 
 
 def bump_counters(suite_id, build_id, deltas):
@@ -107,22 +142,12 @@ def bump_counters(suite_id, build_id, deltas):
     """
     if not deltas:
         return
+    names = tuple(sorted(deltas))
     if on_mysql():
-        db.session.execute(
-            update(TestSuite)
-            .where(TestSuite.id == suite_id, TestBuild.id == TestSuite.build_id)
-            .values(counter_values(deltas))
-            .execution_options(synchronize_session=False)
-        )
+        db.session.execute(counters_update(names), {"suite_id": suite_id, **delta_parameters(deltas)})
         return
     for model, row_id in ((TestSuite, suite_id), (TestBuild, build_id)):
-        values = {name: getattr(model, name) + delta for name, delta in deltas.items()}
-        db.session.execute(
-            update(model)
-            .where(model.id == row_id)
-            .values(values)
-            .execution_options(synchronize_session=False)
-        )
+        db.session.execute(counter_update(model, names), {"row_id": row_id, **delta_parameters(deltas)})
 
 
 def lock_parents(suite_id, build_id):
@@ -348,6 +373,23 @@ def finish_case_row(case, values):
     return result.rowcount == 1
 
 
+@functools.cache
+def finish_and_count_update(names, counted):
+    """MySQL: the UPDATE of :func:`finish_case_and_count` for these case fields and counters."""
+    return (
+        update(TestCase)
+        .where(
+            TestCase.id == bindparam("case_id"),
+            TestCase.finished.is_(None),
+            TestSuite.id == TestCase.suite_id,
+            TestBuild.id == TestSuite.build_id,
+        )
+        .values({getattr(TestCase, name): bindparam(f"v_{name}", type_=getattr(TestCase, name).type)
+                 for name in names} | counter_values(counted))
+        .execution_options(synchronize_session=False)
+    )
+
+
 def finish_case_and_count(case, values, deltas):
     """MySQL: write a case's result and its counts in one multi-table UPDATE; return whether it ran.
 
@@ -357,17 +399,9 @@ def finish_case_and_count(case, values, deltas):
     (build_id, result_status) index (see the module doc). A case that has
     finished matches nothing, and nothing changes.
     """
-    result = db.session.execute(
-        update(TestCase)
-        .where(
-            TestCase.id == case.id,
-            TestCase.finished.is_(None),
-            TestSuite.id == TestCase.suite_id,
-            TestBuild.id == TestSuite.build_id,
-        )
-        .values({getattr(TestCase, name): value for name, value in values.items()} | counter_values(deltas))
-        .execution_options(synchronize_session=False)
-    )
+    statement = finish_and_count_update(tuple(sorted(values)), tuple(sorted(deltas)))
+    parameters = {f"v_{name}": value for name, value in values.items()}
+    result = db.session.execute(statement, {"case_id": case.id, **parameters, **delta_parameters(deltas)})
     return result.rowcount > 0
 
 
