@@ -37,6 +37,8 @@ from webapp.models import test_key
 from webapp.models import utcnow
 
 CASE_COLUMNS = tuple(column.key for column in TestCase.__table__.columns if column.key != "id")
+# one case row with every column as a parameter: compiled once, whatever the values
+CASE_INSERT = insert(TestCase.__table__)
 STATUS_COUNTER = {"SUCCESS": "passed", "FAILED": "failed", "ERROR": "errored", "SKIPPED": "skipped"}
 COUNTERS = ("cases_total", "passed", "failed", "errored", "skipped", "flaky", "cases_duration")
 
@@ -253,7 +255,7 @@ def create_case(suite, build, name, **fields):
     row.update(fields, suite_id=suite.id, build_id=build.id, instance_id=build.instance_id,
                test_key=test_key(suite.name, name), name=name)
     try:
-        row["id"] = db.session.execute(insert(TestCase).values(row)).inserted_primary_key[0]
+        row["id"] = db.session.execute(CASE_INSERT, row).inserted_primary_key[0]
     except IntegrityError:
         existing = db.session.scalar(
             select(TestCase)
