@@ -290,6 +290,20 @@ def measured_duration(started, finished):
     return (finished - started).total_seconds()
 
 
+@functools.cache
+def time_update(model, field):
+    """Set an unfinished item's ``started`` (if not set yet) or ``finished``: the row changes at most once."""
+    conditions = [model.id == bindparam("item_id"), model.finished.is_(None)]
+    if field == "started":
+        conditions.append(model.started.is_(None))
+    return (
+        update(model)
+        .where(*conditions)
+        .values({field: bindparam("when", type_=getattr(model, field).type)})
+        .execution_options(synchronize_session=False)
+    )
+
+
 def start(item, when=None):
     """Mark a build, suite or case as started.
 
@@ -299,14 +313,8 @@ def start(item, when=None):
     if item.finished is not None:
         raise Conflict(f"{kind_of(item)} {item.id} has already finished; it cannot start again")
     if item.started is None:
-        model = type(item)
         started = when or utcnow()
-        result = db.session.execute(
-            update(model)
-            .where(model.id == item.id, model.started.is_(None), model.finished.is_(None))
-            .values(started=started)
-            .execution_options(synchronize_session=False)
-        )
+        result = db.session.execute(time_update(type(item), "started"), {"item_id": item.id, "when": started})
         if result.rowcount == 1:
             set_committed_value(item, "started", started)
         else:
@@ -319,14 +327,8 @@ def start(item, when=None):
 
 def finish(item, when=None):
     """Mark a build or suite as finished; of two racing finishes, the second is a :class:`Conflict`."""
-    model = type(item)
     finished = when or utcnow()
-    result = db.session.execute(
-        update(model)
-        .where(model.id == item.id, model.finished.is_(None))
-        .values(finished=finished)
-        .execution_options(synchronize_session=False)
-    )
+    result = db.session.execute(time_update(type(item), "finished"), {"item_id": item.id, "when": finished})
     if result.rowcount != 1:
         raise Conflict(f"{kind_of(item)} {item.id} has already finished")
     set_committed_value(item, "finished", finished)
