@@ -516,3 +516,43 @@ def test_concurrent_posts_with_one_key_store_once(mysql_app):
     with mysql_app.app_context():
         assert stored_totals() == {"test_builds": 1, "test_suites": 2, "test_cases": 4000,
                                    "idempotency_records": 1}
+
+
+def test_parallel_shards_into_one_build(mysql_app):
+    """Four shards uploading into the same build at once, one suite name shared: all stored, counts exact."""
+    with mysql_app.app_context():
+        make_user("shards", role="maintainer", password="pw-shards-1")
+        instance = make_instance()
+        build_id = make_build(instance).id
+        instance_id = instance.id
+    headers = dict(XML, **basic_auth("shards", "pw-shards-1"))
+    path = f"/api/test-instance/{instance_id}/test-build/{build_id}/import/"
+    reports = [
+        ('<testsuites><testsuite name="shared">'
+         + "".join(f'<testcase classname="shared" name="s{shard}_{i}"/>' for i in range(300))
+         + f'</testsuite><testsuite name="own{shard}">'
+         + "".join(f'<testcase classname="own{shard}" name="c{i}"><failure message="x"/></testcase>'
+                   for i in range(200))
+         + "</testsuite></testsuites>").encode()
+        for shard in range(4)
+    ]
+    barrier = threading.Barrier(len(reports))
+    statuses = []
+
+    def post(report):
+        client = mysql_app.test_client()
+        barrier.wait()
+        statuses.append(client.post(path, data=report, headers=headers).status_code)
+
+    threads = [threading.Thread(target=post, args=(report,)) for report in reports]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 4
+    with mysql_app.app_context():
+        assert stored_totals()["test_cases"] == 2000
+        assert stored_totals()["test_suites"] == 5
+        assert counters_match_rows(build_id)
+        build = db.session.get(TestBuild, build_id)
+        assert (build.suites_total, build.passed, build.failed) == (5, 1200, 800)
