@@ -183,9 +183,13 @@ def test_app_keeps_to_its_document(sqlite_app, served_app):
             GLOBAL_HOOK_DISPATCHER.unregister(hook)
     print(f"schemathesis: {len(operations)} operations, {cases} cases, tree planted {tree['planted']} times")
     assert problems == []
+    # the document's own operation takes no input, and schemathesis finishes no
+    # scenario for it; test_document_is_valid_openapi_3_1 and
+    # test_document_needs_credentials_like_the_rest check it instead
     hyphenated = {
         f"{method.upper()} {path}"
-        for path, item in DOCUMENT["paths"].items() if not path.startswith(UNDERSCORE)
+        for path, item in DOCUMENT["paths"].items()
+        if not path.startswith(UNDERSCORE) and path != "/api/openapi.json"
         for method in item
     }
     assert hyphenated - operations == set()
