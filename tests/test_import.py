@@ -556,3 +556,17 @@ def test_parallel_shards_into_one_build(mysql_app):
         assert counters_match_rows(build_id)
         build = db.session.get(TestBuild, build_id)
         assert (build.suites_total, build.passed, build.failed) == (5, 1200, 800)
+
+
+def test_names_differing_in_case_or_accents_are_different_tests(app, api, instance_id):
+    """"testA"/"testa", "café"/"cafe" and suites "Suite"/"suite" are distinct on both databases."""
+    body = ('<testsuites><testsuite name="Suite"><testcase classname="Suite" name="testA"/>'
+            '<testcase classname="Suite" name="testa"/><testcase classname="Suite" name="café"/>'
+            '<testcase classname="Suite" name="cafe"/></testsuite>'
+            '<testsuite name="suite"><testcase classname="suite" name="testA"/></testsuite></testsuites>')
+    response = api.post(new_build_path(instance_id), data=body.encode(), headers=XML)
+    assert response.status_code == 201, response.get_json()
+    assert (response.get_json()["suites"], response.get_json()["cases"]["total"]) == (2, 5)
+    with app.app_context():
+        names = sorted(db.session.scalars(select(TestCase.name)))
+        assert names == sorted(["testA", "testa", "café", "cafe", "testA"])

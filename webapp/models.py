@@ -37,9 +37,15 @@ ROLES = ("viewer", "maintainer", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 
 # long free text: MySQL's TEXT stops at 64 KB, too small for tracebacks and logs
+LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
 # a hex digest: ASCII with binary comparison makes its indexes 4x smaller and grouping cheap
 TestKey = String(32).with_variant(mysql.VARCHAR(32, charset="ascii", collation="ascii_bin"), "mysql")
-LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
+
+
+def exact_name(length):
+    """A name that is an identity (of a suite or case): MySQL must not fold case or accents in it."""
+    exact = mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin")
+    return String(length).with_variant(exact, "mysql")
 
 
 def utcnow():
@@ -245,7 +251,7 @@ class TestSuite(CountersMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     build_id: Mapped[int] = mapped_column(ForeignKey("test_builds.id", ondelete="CASCADE"))
-    name: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(exact_name(255))
     started: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
     system_out: Mapped[str | None] = mapped_column(LongText)
@@ -283,7 +289,7 @@ class TestCase(db.Model):
     build_id: Mapped[int] = mapped_column(ForeignKey("test_builds.id", ondelete="CASCADE"))
     instance_id: Mapped[int] = mapped_column(ForeignKey("test_instances.id", ondelete="CASCADE"))
     test_key: Mapped[str] = mapped_column(TestKey)
-    name: Mapped[str] = mapped_column(String(512))
+    name: Mapped[str] = mapped_column(exact_name(512))
     started: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
     result_status: Mapped[str | None] = mapped_column(String(8))
