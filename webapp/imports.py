@@ -23,9 +23,12 @@ import gzip
 import hashlib
 import json
 import tempfile
+import threading
 from datetime import timedelta
 
+import pymysql
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import Conflict as HTTPConflict
@@ -49,6 +52,8 @@ SPOOL_CHUNK = 1024 * 1024
 # a batch is one INSERT statement: small enough for MySQL's max_allowed_packet
 BATCH_ROWS = 1000
 BATCH_TEXT_CHARS = 4 * 1024 * 1024
+# one statement of escaped rows stays well under MySQL's max_allowed_packet (16 MB by default)
+STATEMENT_CHARS = 4 * 1024 * 1024
 SUITE_NAME_LIMIT = 255
 CASE_NAME_LIMIT = 512
 IDEMPOTENCY_KEY_LIMIT = 255
@@ -131,6 +136,80 @@ def report_sources(files):
     return sources
 
 
+class InsertPipe:
+    """Sends an import's multi-row INSERTs from a helper thread, on the session's own connection.
+
+    The database stores one batch while the request thread parses and escapes
+    the next, so an import costs about the larger of the two rather than their
+    sum. The connection is never used by two threads at once: the request
+    thread calls :meth:`drain` before any statement of its own. Off MySQL the
+    statements simply run in the request thread.
+    """
+
+    def __init__(self):
+        self.thread = None
+        self.error = None
+
+    def prepare(self, statement, rows, tail):
+        """Escape rows into multi-row INSERTs (in this thread, while another batch is being sent).
+
+        :param tail: values that end every row (ids and times, never text with a "%"), escaped
+            once into the row template.
+        """
+        connection = db.session.connection()
+        if connection.dialect.name != "mysql":
+            return [(statement, [row + tail for row in rows])]
+        cursor = connection.connection.dbapi_connection.cursor()
+        head, _, template = statement.partition(" VALUES ")
+        marks = template.count("%s")
+        template = cursor.mogrify(template.replace("%s", "%%s", marks - len(tail)), tail)
+        statements, parts, size = [], [], 0
+        for row in rows:
+            part = cursor.mogrify(template, row)
+            parts.append(part)
+            size += len(part)
+            if size >= STATEMENT_CHARS:
+                statements.append((f"{head} VALUES {','.join(parts)}", None))
+                parts, size = [], 0
+        if parts:
+            statements.append((f"{head} VALUES {','.join(parts)}", None))
+        return statements
+
+    def start(self, statements):
+        """Send prepared statements: from a helper thread on MySQL, else at once."""
+        self.drain()
+        connection = db.session.connection()
+        if connection.dialect.name != "mysql":
+            for statement, rows in statements:
+                connection.exec_driver_sql(statement, rows)
+            return
+        cursor = connection.connection.dbapi_connection.cursor()
+        self.thread = threading.Thread(target=self.send, args=(cursor, statements), daemon=True)
+        self.thread.start()
+
+    def send(self, cursor, statements):
+        """Run the statements (helper thread); a failure waits for :meth:`drain` to raise it."""
+        try:
+            for statement, _ in statements:
+                cursor.execute(statement)
+        except Exception as error:  # raised in the request thread by drain()
+            self.error = DBAPIError.instance(statement, None, error, pymysql.MySQLError)
+        finally:
+            cursor.close()
+
+    def drain(self, quietly=False):
+        """Wait for the statements in flight; raise their error here, as SQLAlchemy would.
+
+        :param quietly: drop their error (the caller is already failing with its own).
+        """
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        error, self.error = self.error, None
+        if error is not None and not quietly:
+            raise error
+
+
 class ReportWriter:
     """Stores the suites of one or more parsed reports into one build, in the caller's transaction."""
 
@@ -144,6 +223,7 @@ class ReportWriter:
         self.flaky = 0
         self.merged = 0
         self.earliest = None
+        self.pipe = InsertPipe()
 
     def add_file(self, label, stream, max_bytes):
         """Parse one report and store its suites.
@@ -174,9 +254,9 @@ class ReportWriter:
             batch.append(self.row(name, case))
             chars += sum(len(text) for text in (case.details, case.system_out, case.system_err) if text)
             if len(batch) >= BATCH_ROWS or chars >= BATCH_TEXT_CHARS:
-                results.add_cases(suite, self.build, batch)
+                results.add_cases(suite, self.build, batch, self.pipe)
                 batch, chars = [], 0
-        results.add_cases(suite, self.build, batch)
+        results.add_cases(suite, self.build, batch, self.pipe)
         for name, case in repeats:
             self.merge(suite, name, case)
 
@@ -202,6 +282,7 @@ class ReportWriter:
         name = fit_name(parsed.name, SUITE_NAME_LIMIT)
         if name in self.suites:
             return self.suites[name], self.names[name]
+        self.pipe.drain()
         suite = db.session.scalar(
             select(TestSuite).where(TestSuite.build_id == self.build.id, TestSuite.name == name)
         )
@@ -224,6 +305,7 @@ class ReportWriter:
 
     def merge(self, suite, name, case):
         """Fold a re-reported case into the stored one: the new result wins, attempts add up."""
+        self.pipe.drain()
         stored = db.session.scalar(
             select(TestCase).where(TestCase.suite_id == suite.id, TestCase.name == name)
         )
@@ -255,8 +337,14 @@ def import_files(build, files, max_bytes, new_build=False):
     """
     writer = ReportWriter(build)
     sources = report_sources(files)
-    for label, stream in sources:
-        writer.add_file(label, stream, max_bytes)
+    try:
+        for label, stream in sources:
+            writer.add_file(label, stream, max_bytes)
+    except BaseException:
+        # the helper thread must be done with the connection before the rollback
+        writer.pipe.drain(quietly=True)
+        raise
+    writer.pipe.drain()
     if new_build:
         build.started = writer.earliest or writer.finished
         build.finished = max(writer.finished, build.started)

@@ -517,7 +517,7 @@ def batch_fields(cases):
     ]
 
 
-def add_cases(suite, build, cases):
+def add_cases(suite, build, cases, pipe=None):
     """Insert many finished or pending cases into ``suite`` with multi-row INSERTs.
 
     Counters move by the sum of the cases' contributions, in the same
@@ -525,6 +525,9 @@ def add_cases(suite, build, cases):
     bumped first, like every case write (see the module doc).
 
     :param cases: mappings with ``name`` and any of :data:`CASE_ROW_FIELDS`.
+    :param pipe: an :class:`webapp.imports.InsertPipe` that sends the INSERT while
+        the caller goes on; it is drained before the counters are bumped, so the
+        connection is never used by two threads at once.
     """
     if not cases:
         return
@@ -550,9 +553,16 @@ def add_cases(suite, build, cases):
             totals["cases_duration"] += case.get("duration") or 0.0
             totals["flaky"] += bool(case.get("is_flaky"))
     totals["cases_total"] = len(rows)
-    bump_counters(suite.id, build.id, {k: v for k, v in totals.items() if v})
     shared.update(suite_id=suite.id, build_id=build.id, instance_id=build.instance_id)
-    insert_case_rows(shared, [*fields, "test_key"], rows)
+    statement, rows, tail = case_insert(shared, [*fields, "test_key"], rows)
+    if pipe is None:
+        bump_counters(suite.id, build.id, {k: v for k, v in totals.items() if v})
+        db.session.connection().exec_driver_sql(statement, [row + tail for row in rows])
+        return
+    prepared = pipe.prepare(statement, rows, tail)
+    pipe.drain()
+    bump_counters(suite.id, build.id, {k: v for k, v in totals.items() if v})
+    pipe.start(prepared)
 
 
 def shared_times(cases, fields):
@@ -566,15 +576,16 @@ def shared_times(cases, fields):
     return shared
 
 
-def insert_case_rows(shared, columns, rows):
-    """Send case rows through the driver's executemany, which PyMySQL turns into multi-row INSERTs.
+def case_insert(shared, columns, rows):
+    """The INSERT of case rows for the driver's executemany, the rows as driver-ready tuples, and the tail.
 
-    This skips SQLAlchemy's per-row parameter building (a third of an import's
-    time): values go as plain tuples, converted only where the column type
-    needs it, and ``shared`` values (equal in every row) are converted once.
+    Going to the driver directly skips SQLAlchemy's per-row parameter building
+    (a third of an import's time); PyMySQL turns the executemany into multi-row
+    INSERTs. Values are converted only where the column type needs it, and
+    ``shared`` values (equal in every row) once: they are the ``tail`` tuple
+    that ends every row's parameters.
     """
-    connection = db.session.connection()
-    dialect = connection.dialect
+    dialect = db.session.get_bind().dialect
     table = TestCase.__table__
 
     def processor(name):
@@ -589,8 +600,7 @@ def insert_case_rows(shared, columns, rows):
         for index, convert in converters:
             if row[index] is not None:
                 row[index] = convert(row[index])
-        row.extend(tail)
     names = [*columns, *shared]
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     statement = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})"
-    connection.exec_driver_sql(statement, [tuple(row) for row in rows])
+    return statement, [tuple(row) for row in rows], tuple(tail)
