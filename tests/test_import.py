@@ -10,11 +10,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from tests.conftest import basic_auth
 from tests.factories import make_build
 from tests.factories import make_instance
+from tests.factories import make_suite
 from tests.factories import make_user
+from webapp import imports
+from webapp import results
 from webapp.extensions import db
 from webapp.models import IdempotencyRecord
 from webapp.models import TestBuild
@@ -570,3 +574,17 @@ def test_names_differing_in_case_or_accents_are_different_tests(app, api, instan
     with app.app_context():
         names = sorted(db.session.scalars(select(TestCase.name)))
         assert names == sorted(["testA", "testa", "café", "cafe", "testA"])
+
+
+def test_insert_pipe_raises_the_helper_threads_error(mysql_app):
+    """A batch failing in the helper thread is raised by drain() as SQLAlchemy's error; rollback is clean."""
+    with mysql_app.app_context():
+        suite = make_suite(make_build(make_instance()))
+        pipe = imports.InsertPipe()
+        results.add_cases(suite, suite.build, [{"name": "ok", "result_status": "SUCCESS"}], pipe)
+        results.add_cases(suite, suite.build, [{"name": "twin"}, {"name": "twin"}], pipe)
+        with pytest.raises(IntegrityError):
+            pipe.drain()
+        db.session.rollback()
+        assert stored_totals()["test_cases"] == 0
+        assert counters_match_rows(suite.build_id)
