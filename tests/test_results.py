@@ -1,5 +1,7 @@
 """The write path keeps suite and build counters equal to what the case rows say."""
 
+import math
+
 import pytest
 from sqlalchemy import func
 from sqlalchemy import select
@@ -124,6 +126,34 @@ def test_bulk_add_matches_single_creates(tree):
     assert stored_counters(TestSuite, suite.id)["cases_total"] == 5
     assert db.session.get(TestSuite, suite.id).flaky == 1
 
+
+
+def test_long_durations_read_back_exactly(tree):
+    """Do long durations, and the counters they feed, keep every digit (MySQL's FLOAT kept about 7)?"""
+    build, suite = tree
+    other = make_suite(build, "other")
+    long_case = make_case(suite, "long", result_status="SUCCESS", duration=1234567.891)
+    huge_case = make_case(other, "huge", result_status="FAILED", duration=1799999999.123)
+    db.session.expire_all()
+    assert db.session.get(TestCase, long_case.id).duration == 1234567.891
+    assert db.session.get(TestCase, huge_case.id).duration == 1799999999.123
+    assert db.session.get(TestSuite, suite.id).cases_duration == 1234567.891
+    assert db.session.get(TestBuild, build.id).cases_duration == 1234567.891 + 1799999999.123
+
+
+def test_many_small_durations_add_up_without_drift(tree):
+    """Do 2,000 cases of 1 ms, each bumping the counters on its own, total 2 s to within 1e-9?"""
+    build, suite = tree
+    for index in range(2000):
+        case = {"name": f"quick{index}", "result_status": "SUCCESS", "duration": 0.001}
+        results.add_cases(suite, build, [case])
+    db.session.commit()
+    expected = math.fsum([0.001] * 2000)
+    db.session.expire_all()
+    for stored in (db.session.get(TestSuite, suite.id), db.session.get(TestBuild, build.id)):
+        assert stored.cases_duration == pytest.approx(expected, rel=1e-9, abs=0)
+    summed = db.session.scalar(select(func.sum(TestCase.duration)).where(TestCase.build_id == build.id))
+    assert summed == pytest.approx(expected, rel=1e-9, abs=0)
 
 def test_deleting_a_build_removes_its_tree(tree):
     """Does deleting a build cascade to its suites and cases on both databases?"""

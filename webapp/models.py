@@ -14,6 +14,7 @@ from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import Boolean
 from sqlalchemy import DateTime
+from sqlalchemy import Double
 from sqlalchemy import Float
 from sqlalchemy import ForeignKey
 from sqlalchemy import Index
@@ -40,6 +41,9 @@ ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
 # a hex digest: ASCII with binary comparison makes its indexes 4x smaller and grouping cheap
 TestKey = String(32).with_variant(mysql.VARCHAR(32, charset="ascii", collation="ascii_bin"), "mysql")
+# seconds: MySQL's plain FLOAT is single precision (7 digits), which drifts in summed
+# counters and cuts long durations; SQLite's REAL is already double
+Seconds = Float().with_variant(Double(), "mysql")
 
 
 def exact_name(length):
@@ -170,7 +174,7 @@ class CountersMixin:
     errored: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     flaky: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    cases_duration: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    cases_duration: Mapped[float] = mapped_column(Seconds, default=0.0, server_default="0")
 
     @property
     def pass_rate(self):
@@ -293,7 +297,7 @@ class TestCase(db.Model):
     started: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
     result_status: Mapped[str | None] = mapped_column(String(8))
-    duration: Mapped[float | None] = mapped_column(Float)
+    duration: Mapped[float | None] = mapped_column(Seconds)
     message: Mapped[str | None] = mapped_column(Text)
     details: Mapped[str | None] = mapped_column(LongText)
     system_out: Mapped[str | None] = mapped_column(LongText)
