@@ -1,5 +1,6 @@
-"""Failed logins are slowed down per username and per address, on the login form and the API."""
+"""Failed logins and reset-link requests are limited per username (or e-mail) and per address."""
 
+import logging
 import time
 
 import pytest
@@ -12,6 +13,8 @@ from webapp import create_app
 from webapp.extensions import db
 
 LIMIT = 10
+RESET_ACCOUNT_LIMIT = 5
+RESET_ADDRESS_LIMIT = 20
 API = "/api/test-instance/"
 
 
@@ -25,6 +28,8 @@ def limited_app(database_urls, tmp_path, monkeypatch):
         empty_all_tables()
         make_user("alice", role="maintainer", password="alice-password")
         make_user("bob", role="maintainer", password="bob-password")
+        make_user("carol", password="carol-password").email = "carol@example.test"
+        db.session.commit()
     yield application
     with application.app_context():
         empty_all_tables()
@@ -156,3 +161,97 @@ def test_limits_off_when_disabled(app):
     for _ in range(LIMIT + 3):
         assert form_login(client, "alice", "wrong").status_code == 200
     assert form_login(client, "alice", "alice-password").status_code == 302
+
+
+@pytest.fixture
+def mails_to(caplog, monkeypatch):
+    """Return ``count(address)``: how many mails the log backend wrote to that address so far.
+
+    The session's migration runs alembic's ``fileConfig``, which disables
+    ``webapp.mail``'s logger; switch it back on.
+    """
+    monkeypatch.setattr(logging.getLogger("webapp.mail"), "disabled", False)
+    caplog.set_level(logging.WARNING, logger="webapp.mail")
+
+    def count(address):
+        return sum(f"To: {address}\n" in record.getMessage() for record in caplog.records)
+
+    return count
+
+
+def ask_reset(client, login, address="10.1.0.1"):
+    """Post the reset-request form from a given client address."""
+    return client.post("/auth/reset", data={"login": login}, environ_base={"REMOTE_ADDR": address})
+
+
+def test_reset_requests_per_login_are_limited(limited_app, mails_to):
+    """After five reset requests for one login, even from many addresses, is the sixth a 429 with no mail?"""
+    client = limited_app.test_client()
+    for attempt in range(RESET_ACCOUNT_LIMIT):
+        assert ask_reset(client, "carol", address=f"10.1.1.{attempt}").status_code == 302, attempt
+    assert mails_to("carol@example.test") == RESET_ACCOUNT_LIMIT
+    blocked = ask_reset(client, " CAROL ", address="10.1.2.1")
+    assert blocked.status_code == 429
+    assert "Too many password-reset requests" in blocked.text
+    assert "No e-mail was sent. Try again in 60 minutes." in blocked.text
+    assert 1 <= int(blocked.headers["Retry-After"]) <= 3600
+    assert 'name="login"' in blocked.text  # the form again, not a bare error
+    assert mails_to("carol@example.test") == RESET_ACCOUNT_LIMIT
+    assert ask_reset(client, "bob", address="10.1.2.2").status_code == 302
+
+
+def test_reset_limit_does_not_tell_whether_the_account_exists(limited_app, mails_to):
+    """Do a real account and an unknown name get the same answers, 429 included, word for word?"""
+    client = limited_app.test_client()
+    answers = {}
+    for index, login in enumerate(["carol@example.test", "nobody@example.test"]):
+        responses = [ask_reset(client, login, address=f"10.1.{3 + index}.{attempt}")
+                     for attempt in range(RESET_ACCOUNT_LIMIT + 2)]
+        answers[login] = [(r.status_code, r.text.replace(login, "LOGIN")) for r in responses]
+    assert [status for status, _ in answers["carol@example.test"]] == [302] * 5 + [429] * 2
+    assert answers["carol@example.test"] == answers["nobody@example.test"]
+    assert mails_to("carol@example.test") == RESET_ACCOUNT_LIMIT
+
+
+def test_reset_requests_per_address_are_limited(limited_app, mails_to):
+    """After twenty requests from one address, spread over many names, is that address refused?"""
+    client = limited_app.test_client()
+    for attempt in range(RESET_ADDRESS_LIMIT):
+        assert ask_reset(client, f"someone{attempt}").status_code == 302, attempt
+    assert ask_reset(client, "carol").status_code == 429
+    assert mails_to("carol@example.test") == 0
+    assert ask_reset(client, "carol", address="10.1.9.9").status_code == 302
+    assert mails_to("carol@example.test") == 1
+
+
+def test_reset_mails_per_account_are_capped_across_its_names(limited_app, mails_to):
+    """Asking by username and by e-mail in turn: does the inbox still get at most five mails?"""
+    client = limited_app.test_client()
+    for attempt in range(RESET_ACCOUNT_LIMIT):
+        for login in ("carol", "carol@example.test"):
+            response = ask_reset(client, login, address=f"10.1.10.{attempt}")
+            assert response.status_code == 302, (attempt, login)
+    assert mails_to("carol@example.test") == RESET_ACCOUNT_LIMIT
+
+
+def test_reset_requests_are_allowed_again_after_the_window(limited_app, mails_to, monkeypatch):
+    """An hour after being refused, may one ask for a link again, and is it sent?"""
+    client = limited_app.test_client()
+    for attempt in range(RESET_ACCOUNT_LIMIT):
+        ask_reset(client, "carol", address=f"10.1.11.{attempt}")
+    assert ask_reset(client, "carol", address="10.1.12.1").status_code == 429
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 3601)
+    assert ask_reset(client, "carol", address="10.1.12.2").status_code == 302
+    assert mails_to("carol@example.test") == RESET_ACCOUNT_LIMIT + 1
+
+
+def test_reset_requests_unlimited_when_disabled(app, mails_to):
+    """With RATELIMIT_ENABLED False (the test default), is every request answered and mailed?"""
+    client = app.test_client()
+    with app.app_context():
+        make_user("carol").email = "carol@example.test"
+        db.session.commit()
+    for _ in range(RESET_ACCOUNT_LIMIT + 2):
+        assert ask_reset(client, "carol").status_code == 302
+    assert mails_to("carol@example.test") == RESET_ACCOUNT_LIMIT + 2

@@ -14,6 +14,7 @@ Links are built on ``EXTERNAL_URL`` when it is set (see :func:`reset_link`).
 import functools
 import hashlib
 import hmac
+import math
 import secrets
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -202,19 +203,32 @@ def send_reset_mail(user):
     mail.send(user.email, "Reset your Greenbar password", body)
 
 
+def too_many_reset_requests(form, error):
+    """The reset form again with a 429 that says when to retry (it says nothing of the account)."""
+    minutes = math.ceil(error.retry_after / 60)
+    flash(f"{error.description} Try again in {minutes} minute{'s' if minutes != 1 else ''}.", "warning")
+    response = make_response(render_template("auth/reset_request.html", form=form), 429)
+    response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
 @bp.route("/reset", methods=["GET", "POST"])
 def reset_request():
     """Ask for a reset link; the answer is the same whether or not the account exists."""
     form = forms.ResetRequestForm()
     if form.validate_on_submit():
         login = form.login.data.strip()
+        try:
+            limits.count_reset_request(login)
+        except limits.TooManyResetRequests as error:
+            return too_many_reset_requests(form, error)
         matches = db.session.scalars(
             select(User)
             .where(or_(User.username == login, func.lower(User.email) == login.lower()))
             .limit(RESET_MAIL_LIMIT)
         )
         for user in matches:
-            if user.active and user.email:
+            if user.active and user.email and limits.may_mail_reset_link(user.id):
                 send_reset_mail(user)
         flash("If that matches an account with an e-mail address, a reset link is on its way.", "info")
         return redirect(url_for("auth.login"))

@@ -80,6 +80,13 @@ def from_environment(instance_path):
         # links in e-mails are built on this, so a forged Host header cannot redirect them
         "EXTERNAL_URL": os.environ.get("GREENBAR_EXTERNAL_URL", ""),
         "LOGIN_FAILURE_LIMIT": os.environ.get("GREENBAR_LOGIN_FAILURE_LIMIT", "10 per minute"),
+        # each reset request sends mail: counted per login typed and per client address
+        "PASSWORD_RESET_ACCOUNT_LIMIT": os.environ.get(
+            "GREENBAR_PASSWORD_RESET_ACCOUNT_LIMIT", "5 per hour"
+        ),
+        "PASSWORD_RESET_ADDRESS_LIMIT": os.environ.get(
+            "GREENBAR_PASSWORD_RESET_ADDRESS_LIMIT", "20 per hour"
+        ),
         "PASSWORD_RESET_MAX_AGE": int(os.environ.get("GREENBAR_PASSWORD_RESET_MAX_AGE", "3600")),
         "S3_BUCKET": os.environ.get("GREENBAR_S3_BUCKET", ""),
         "SESSION_COOKIE_HTTPONLY": True,

@@ -1,10 +1,16 @@
-"""Slowing down password guessing: failed logins are counted per username and per address.
+"""Slowing down password guessing and reset-mail floods: counters per username and per address.
 
 The login form and HTTP Basic auth on the API share the counters, so splitting
 guesses between them gains nothing. After ``LOGIN_FAILURE_LIMIT`` failures
 (default 10 a minute) for one username or from one client address, further
 attempts are refused with a 429 *before* the password is checked, so a right
 guess made while blocked reveals nothing.
+
+Requests for password-reset links are limited too, since each one sends an
+e-mail: ``PASSWORD_RESET_ACCOUNT_LIMIT`` (default 5 an hour) per username or
+e-mail address asked for and ``PASSWORD_RESET_ADDRESS_LIMIT`` (default 20 an
+hour) per client address. Every request counts, and by what was typed, so
+whether a request is refused never depends on whether the account exists.
 
 Flask-Limiter supplies the storage (``RATELIMIT_STORAGE_URI``: ``memory://``
 per process, or a shared store such as ``redis://`` when several app servers
@@ -24,6 +30,8 @@ from werkzeug.exceptions import TooManyRequests
 
 EXTENSION = "greenbar_login_limiter"
 NAMESPACE = "failed-login"
+RESET_NAMESPACE = "reset-request"
+RESET_MAIL_NAMESPACE = "reset-mail"
 
 
 class TooManyAttempts(TooManyRequests):
@@ -39,9 +47,34 @@ class TooManyAttempts(TooManyRequests):
         self.retry_after = retry_after
 
 
+class TooManyResetRequests(TooManyRequests):
+    """Too many reset links asked for one username or e-mail address, or from one client address."""
+
+    description = (
+        "Too many password-reset requests for this username or e-mail address, or from this "
+        "address. No e-mail was sent."
+    )
+
+    def __init__(self, retry_after):
+        super().__init__()
+        self.retry_after = retry_after
+
+
 def attempt_keys(username):
     """The counters one login attempt touches: its username and its client address."""
     return (f"user:{username.strip().lower()}", f"address:{get_remote_address()}")
+
+
+def seconds_to_wait(limiter, namespace, counters):
+    """Seconds until the first used-up counter frees up, or None when none is used up.
+
+    :param counters: ``(limit item, key)`` pairs.
+    """
+    for item, key in counters:
+        if not limiter.limiter.test(item, namespace, key):
+            reset_at = limiter.limiter.get_window_stats(item, namespace, key).reset_time
+            return max(1, math.ceil(reset_at - time.time()))
+    return None
 
 
 def attempt_login(username, check):
@@ -56,15 +89,50 @@ def attempt_login(username, check):
         return check()
     item = parse_limit(current_app.config["LOGIN_FAILURE_LIMIT"])
     keys = attempt_keys(username)
-    for key in keys:
-        if not limiter.limiter.test(item, NAMESPACE, key):
-            reset_at = limiter.limiter.get_window_stats(item, NAMESPACE, key).reset_time
-            raise TooManyAttempts(retry_after=max(1, math.ceil(reset_at - time.time())))
+    wait = seconds_to_wait(limiter, NAMESPACE, [(item, key) for key in keys])
+    if wait is not None:
+        raise TooManyAttempts(retry_after=wait)
     user = check()
     if user is None:
         for key in keys:
             limiter.limiter.hit(item, NAMESPACE, key)
     return user
+
+
+def count_reset_request(login):
+    """Count one request for a reset link for ``login``, unless it is over a limit.
+
+    The key is the login as typed (case and spaces aside), never the account it
+    matches, so unknown names are limited exactly like real ones.
+
+    :raise TooManyResetRequests: when ``login`` or the client address has used up its requests.
+    """
+    limiter = current_app.extensions.get(EXTENSION)
+    if limiter is None:
+        return
+    counters = [
+        (parse_limit(current_app.config["PASSWORD_RESET_ACCOUNT_LIMIT"]), f"login:{login.strip().lower()}"),
+        (parse_limit(current_app.config["PASSWORD_RESET_ADDRESS_LIMIT"]), f"address:{get_remote_address()}"),
+    ]
+    wait = seconds_to_wait(limiter, RESET_NAMESPACE, counters)
+    if wait is not None:
+        raise TooManyResetRequests(retry_after=wait)
+    for item, key in counters:
+        limiter.limiter.hit(item, RESET_NAMESPACE, key)
+
+
+def may_mail_reset_link(user_id):
+    """Count one reset mail to this account; False once it has had its share of the window.
+
+    A user is found by username or by e-mail address, two logins with counters
+    of their own; this caps the mails one inbox gets however the account is named.
+    The caller stays silent when it is False, so nothing tells the account exists.
+    """
+    limiter = current_app.extensions.get(EXTENSION)
+    if limiter is None:
+        return True
+    item = parse_limit(current_app.config["PASSWORD_RESET_ACCOUNT_LIMIT"])
+    return limiter.limiter.hit(item, RESET_MAIL_NAMESPACE, f"account:{user_id}")
 
 
 def handle_too_many_attempts(error):
