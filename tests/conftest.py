@@ -18,6 +18,7 @@ from werkzeug.security import generate_password_hash
 
 from tests.factories import make_user
 from webapp import create_app
+from webapp.config import engine_options
 from webapp.extensions import db
 from webapp.models import User
 from webapp.security import issue_token
@@ -66,7 +67,7 @@ def settings_for(database_url, instance_path):
     return {
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True} if database_url.startswith("mysql") else {},
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
         "WTF_CSRF_ENABLED": False,
         "SECRET_KEY": "test-secret",
         "RATELIMIT_ENABLED": False,

@@ -53,10 +53,12 @@ def register_extensions(app):
     """Bind the extensions to the app."""
     from webapp import limits
     from webapp import mail
+    from webapp import pool
     from webapp import security
     from webapp import templating
 
     db.init_app(app)
+    pool.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     security.init_app(app)

@@ -2,8 +2,10 @@
 
 from flask import current_app
 from flask import jsonify
+from flask import make_response
 from flask import render_template
 from flask import request
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
@@ -82,6 +84,16 @@ def handle_integrity_error(error):
     return render_error(409, "this conflicts with something stored at the same moment; retry")
 
 
+def handle_database_error(error):
+    """A lost database connection is a 503 the client may retry; anything else is a bug."""
+    if not error.connection_invalidated:
+        return handle_unexpected(error)
+    current_app.logger.warning("database connection lost: %s", error.orig)
+    response = make_response(render_error(503, "the database cannot be reached right now; retry shortly"))
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 def handle_unexpected(error):
     """Log the bug and answer a plain 500 without a traceback."""
     if isinstance(error, HTTPException):
@@ -96,4 +108,5 @@ def init_app(app):
     app.register_error_handler(ValidationError, handle_validation_error)
     app.register_error_handler(Conflict, handle_conflict)
     app.register_error_handler(IntegrityError, handle_integrity_error)
+    app.register_error_handler(DBAPIError, handle_database_error)
     app.register_error_handler(Exception, handle_unexpected)
