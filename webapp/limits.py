@@ -12,10 +12,12 @@ e-mail address asked for and ``PASSWORD_RESET_ADDRESS_LIMIT`` (default 20 an
 hour) per client address. Every request counts, and by what was typed, so
 whether a request is refused never depends on whether the account exists.
 
-Flask-Limiter supplies the storage (``RATELIMIT_STORAGE_URI``: ``memory://``
-per process, or a shared store such as ``redis://`` when several app servers
-must agree) and the strategy (``RATELIMIT_STRATEGY``, moving window unless
-set). ``RATELIMIT_ENABLED = False`` switches the counting off.
+The ``limits`` library supplies the storage (``RATELIMIT_STORAGE_URI``:
+``memory://`` per process, or a shared store such as ``redis://`` when several
+app servers must agree) and the strategy (``RATELIMIT_STRATEGY``, moving window
+unless set). ``RATELIMIT_ENABLED = False`` switches the counting off. It is
+used directly, not through Flask-Limiter: no route has a declared limit, and
+that extension's checks around every request would only cost time.
 """
 
 import math
@@ -23,15 +25,16 @@ import time
 
 from flask import current_app
 from flask import make_response
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
+from flask import request
 from limits import parse as parse_limit
+from limits.storage import storage_from_string
+from limits.strategies import STRATEGIES
 from werkzeug.exceptions import TooManyRequests
 
 EXTENSION = "greenbar_login_limiter"
-NAMESPACE = "failed-login"
-RESET_NAMESPACE = "reset-request"
-RESET_MAIL_NAMESPACE = "reset-mail"
+NAMESPACE = "greenbar-failed-login"
+RESET_NAMESPACE = "greenbar-reset-request"
+RESET_MAIL_NAMESPACE = "greenbar-reset-mail"
 
 
 class TooManyAttempts(TooManyRequests):
@@ -60,6 +63,11 @@ class TooManyResetRequests(TooManyRequests):
         self.retry_after = retry_after
 
 
+def get_remote_address():
+    """The client's address (the proxy's forwarded one, through ProxyFix)."""
+    return request.remote_addr or "127.0.0.1"
+
+
 def attempt_keys(username):
     """The counters one login attempt touches: its username and its client address."""
     return (f"user:{username.strip().lower()}", f"address:{get_remote_address()}")
@@ -71,8 +79,8 @@ def seconds_to_wait(limiter, namespace, counters):
     :param counters: ``(limit item, key)`` pairs.
     """
     for item, key in counters:
-        if not limiter.limiter.test(item, namespace, key):
-            reset_at = limiter.limiter.get_window_stats(item, namespace, key).reset_time
+        if not limiter.test(item, namespace, key):
+            reset_at = limiter.get_window_stats(item, namespace, key).reset_time
             return max(1, math.ceil(reset_at - time.time()))
     return None
 
@@ -95,7 +103,7 @@ def attempt_login(username, check):
     user = check()
     if user is None:
         for key in keys:
-            limiter.limiter.hit(item, NAMESPACE, key)
+            limiter.hit(item, NAMESPACE, key)
     return user
 
 
@@ -118,7 +126,7 @@ def count_reset_request(login):
     if wait is not None:
         raise TooManyResetRequests(retry_after=wait)
     for item, key in counters:
-        limiter.limiter.hit(item, RESET_NAMESPACE, key)
+        limiter.hit(item, RESET_NAMESPACE, key)
 
 
 def may_mail_reset_link(user_id):
@@ -132,7 +140,7 @@ def may_mail_reset_link(user_id):
     if limiter is None:
         return True
     item = parse_limit(current_app.config["PASSWORD_RESET_ACCOUNT_LIMIT"])
-    return limiter.limiter.hit(item, RESET_MAIL_NAMESPACE, f"account:{user_id}")
+    return limiter.hit(item, RESET_MAIL_NAMESPACE, f"account:{user_id}")
 
 
 def handle_too_many_attempts(error):
@@ -151,4 +159,5 @@ def init_app(app):
     app.register_error_handler(TooManyAttempts, handle_too_many_attempts)
     if not app.config.get("RATELIMIT_ENABLED", True):
         return
-    app.extensions[EXTENSION] = Limiter(get_remote_address, app=app, key_prefix="greenbar")
+    storage = storage_from_string(app.config.get("RATELIMIT_STORAGE_URI", "memory://"))
+    app.extensions[EXTENSION] = STRATEGIES[app.config["RATELIMIT_STRATEGY"]](storage)
