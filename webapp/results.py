@@ -89,6 +89,16 @@ def difference(after, before):
     return {name: after[name] - before[name] for name in COUNTERS if after[name] != before[name]}
 
 
+def run(statement, parameters):
+    """Run a prepared Core statement on the session's connection, in its transaction.
+
+    The hot writes (counters, lifecycle times, case rows) need nothing from the
+    ORM's statement handling: going to the connection directly skips it, which
+    is a good part of a live API call's CPU.
+    """
+    return db.session.connection().execute(statement, parameters)
+
+
 def on_mysql():
     """Whether the session talks to MySQL, which can update several tables in one statement."""
     return db.session.get_bind().dialect.name == "mysql"
@@ -146,10 +156,10 @@ def bump_counters(suite_id, build_id, deltas):
         return
     names = tuple(sorted(deltas))
     if on_mysql():
-        db.session.execute(counters_update(names), {"suite_id": suite_id, **delta_parameters(deltas)})
+        run(counters_update(names), {"suite_id": suite_id, **delta_parameters(deltas)})
         return
     for model, row_id in ((TestSuite, suite_id), (TestBuild, build_id)):
-        db.session.execute(counter_update(model, names), {"row_id": row_id, **delta_parameters(deltas)})
+        run(counter_update(model, names), {"row_id": row_id, **delta_parameters(deltas)})
 
 
 def lock_parents(suite_id, build_id):
@@ -255,7 +265,7 @@ def create_case(suite, build, name, **fields):
     row.update(fields, suite_id=suite.id, build_id=build.id, instance_id=build.instance_id,
                test_key=test_key(suite.name, name), name=name)
     try:
-        row["id"] = db.session.execute(CASE_INSERT, row).inserted_primary_key[0]
+        row["id"] = run(CASE_INSERT, row).inserted_primary_key[0]
     except IntegrityError:
         existing = db.session.scalar(
             select(TestCase)
@@ -314,7 +324,7 @@ def start(item, when=None):
         raise Conflict(f"{kind_of(item)} {item.id} has already finished; it cannot start again")
     if item.started is None:
         started = when or utcnow()
-        result = db.session.execute(time_update(type(item), "started"), {"item_id": item.id, "when": started})
+        result = run(time_update(type(item), "started"), {"item_id": item.id, "when": started})
         if result.rowcount == 1:
             set_committed_value(item, "started", started)
         else:
@@ -328,7 +338,7 @@ def start(item, when=None):
 def finish(item, when=None):
     """Mark a build or suite as finished; of two racing finishes, the second is a :class:`Conflict`."""
     finished = when or utcnow()
-    result = db.session.execute(time_update(type(item), "finished"), {"item_id": item.id, "when": finished})
+    result = run(time_update(type(item), "finished"), {"item_id": item.id, "when": finished})
     if result.rowcount != 1:
         raise Conflict(f"{kind_of(item)} {item.id} has already finished")
     set_committed_value(item, "finished", finished)
@@ -405,7 +415,7 @@ def finish_case_and_count(case, values, deltas):
     """
     statement = finish_and_count_update(tuple(sorted(values)), tuple(sorted(deltas)))
     parameters = {f"v_{name}": value for name, value in values.items()}
-    result = db.session.execute(statement, {"case_id": case.id, **parameters, **delta_parameters(deltas)})
+    result = run(statement, {"case_id": case.id, **parameters, **delta_parameters(deltas)})
     return result.rowcount > 0
 
 
