@@ -31,6 +31,7 @@ import http.client
 import json
 import multiprocessing
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -191,24 +192,76 @@ def record_cases(job):
     return client.latencies, client.unexpected
 
 
-def run_clients(function, jobs):
-    """Run the jobs in parallel processes; return (requests, seconds, latencies, failures)."""
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds a process has used so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def server_pids(master_pid):
+    """The gunicorn workers under ``master_pid``, and MariaDB's server process."""
+    workers = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    database = [entry.parent.name for entry in Path("/proc").glob("[0-9]*/comm")
+                if entry.exists() and entry.read_text().strip() in ("mariadbd", "mysqld")]
+    return [int(pid) for pid in workers], [int(pid) for pid in database]
+
+
+class CpuMeter:
+    """CPU seconds spent by the app's workers, the database and the client processes during a phase.
+
+    On a shared machine requests per second move with the load; CPU per
+    request does not, so it is the figure to compare between runs.
+    """
+
+    def __init__(self, master_pid):
+        self.workers, self.database = server_pids(master_pid)
+        self.before = self.read()
+
+    def read(self):
+        """(app, database, clients) CPU seconds so far."""
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (
+            sum(cpu_seconds(pid) for pid in self.workers),
+            sum(cpu_seconds(pid) for pid in self.database),
+            children.ru_utime + children.ru_stime,
+        )
+
+    def per_request(self, requests):
+        """Milliseconds of CPU per request since the meter started: app, database, clients."""
+        after = self.read()
+        return [1000 * (end - start) / requests for start, end in zip(self.before, after, strict=True)]
+
+
+def run_clients(function, jobs, master_pid=None):
+    """Run the jobs in parallel processes; return (requests, seconds, latencies, failures, CPU)."""
+    meter = CpuMeter(master_pid) if master_pid else None
     with multiprocessing.Pool(len(jobs)) as pool:
         started = time.perf_counter()
         answers = pool.map(function, jobs)
         elapsed = time.perf_counter() - started
     latencies = [latency for answer in answers for latency in answer[0]]
     failures = [failure for answer in answers for failure in answer[1]]
-    return len(latencies), elapsed, latencies, failures
+    cpu = meter.per_request(len(latencies)) if meter else None
+    return len(latencies), elapsed, latencies, failures, cpu
 
 
-def describe(label, requests, elapsed, latencies, failures):
-    """Print one line of figures."""
+def describe(label, requests, elapsed, latencies, failures, cpu=None):
+    """Print one line of figures, and the CPU each request cost, if measured."""
     ordered = sorted(latencies)
     p50 = statistics.median(ordered) * 1000
     p99 = ordered[int(len(ordered) * 0.99) - 1] * 1000
     print(f"{label:34s} {requests:7d} requests in {elapsed:6.1f} s = {requests / elapsed:7.0f} req/s  "
           f"p50 {p50:5.1f} ms  p99 {p99:6.1f} ms  unexpected {len(failures)}")
+    if cpu is not None:
+        print(f"{'':34s} CPU per request: app {cpu[0]:.2f} ms, database {cpu[1]:.2f} ms, "
+              f"clients {cpu[2]:.2f} ms; total {sum(cpu):.2f} ms "
+              f"(2 cores: at most {2000 / sum(cpu):.0f} req/s on a quiet machine)")
     for failure in failures[:5]:
         print("    ", failure)
     return requests / elapsed, p99
@@ -225,7 +278,7 @@ def status_of(index):
     return "SUCCESS"
 
 
-def live_run(port, token, ids, args):
+def live_run(port, token, ids, args, master_pid):
     """Record a build case by case from the clients; return the figures and the expected counters."""
     setup = Client(port, "ci", token)
     base = f"/api/test-instance/{ids['instance']}/test-build/"
@@ -242,7 +295,7 @@ def live_run(port, token, ids, args):
         for n in range(args.suites * args.cases)
     ]
     jobs = [(port, token, cases[client::args.clients]) for client in range(args.clients)]
-    figures = run_clients(record_cases, jobs)
+    figures = run_clients(record_cases, jobs, master_pid)
     for suite_url in suite_urls:
         setup.call("POST", suite_url + "finish/")
     setup.call("POST", build_url + "finish/")
@@ -299,9 +352,10 @@ def main():
         for label, password in (("GET with a token", token), ("GET with the password", "ci-password")):
             # a first pass warms every worker (and its password memory) up; the second is measured
             for seconds in (args.seconds / 2, args.seconds):
-                figures = run_clients(read_for, [(port, "ci", password, read_path, seconds)] * args.clients)
+                figures = run_clients(read_for, [(port, "ci", password, read_path, seconds)] * args.clients,
+                                      master.pid)
             describe(label, *figures)
-        figures, expected, stored, setup_failures = live_run(port, token, ids, args)
+        figures, expected, stored, setup_failures = live_run(port, token, ids, args, master.pid)
         rate, p99 = describe("live run: create/start/finish", *figures)
         print(f"targets: 1000 req/s ({'met' if rate >= 1000 else 'MISSED'}), "
               f"p99 < 50 ms ({'met' if p99 < 50 else 'MISSED'})")
