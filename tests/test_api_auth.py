@@ -278,6 +278,35 @@ def test_cors_preflight_answers_without_credentials(cors_client):
     assert "Access-Control-Allow-Origin" not in refused.headers
 
 
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        (None, True),  # CI clients send no Origin
+        ("http://localhost", True),  # our own pages
+        ("https://dash.example.com", True),  # listed in CORS_ORIGINS
+        ("https://evil.example.com", False),
+        ("null", False),  # a sandboxed frame or a file: page
+        ("http://localhost:8080", False),  # another port is another origin
+    ],
+)
+def test_writes_from_other_sites_are_refused(cors_client, origin, allowed):
+    """Is a write carrying another site's Origin refused (cached Basic credentials), and nothing stored?"""
+    client, admin = cors_client
+    headers = dict(admin, **({"Origin": origin} if origin else {}))
+    response = client.post(LIST, json={"name": f"from {origin}"}, headers=headers)
+    assert response.status_code == (201 if allowed else 403), response.text
+    if not allowed:
+        assert "another site" in response.json["error"]["message"]
+    names = [item["name"] for item in client.get(LIST, headers=admin).json["results"]]
+    assert (f"from {origin}" in names) is allowed
+
+
+def test_reads_from_other_sites_still_answer(cors_client):
+    """A GET with a foreign Origin is answered (the browser keeps the body from that page without CORS)."""
+    client, admin = cors_client
+    assert client.get(LIST, headers={**admin, "Origin": "https://evil.example.com"}).status_code == 200
+
+
 def test_no_cors_by_default(client, token_auth):
     """With no origins configured, no origin is allowed."""
     response = client.get(LIST, headers={**token_auth("viewer"), "Origin": "https://dash.example.com"})

@@ -100,6 +100,8 @@ def authenticate():
     """Require a user with the role the method needs; browser sessions also need CSRF to write."""
     if request.method == "OPTIONS":
         return
+    if request.method != "GET" and from_another_site(request.headers.get("Origin")):
+        abort(403, description="writes from a page of another site are refused (see GREENBAR_CORS_ORIGINS)")
     g.prefetch = r.addressed(request.view_args or {})
     if not current_user.is_authenticated:
         abort(401, description=API_LOGIN_HINT)
@@ -111,6 +113,18 @@ def authenticate():
             validate_csrf(request.headers.get("X-CSRFToken"))
         except (CSRFError, CSRFValidationError):
             abort(403, description="writes from a browser session need an X-CSRFToken header")
+
+
+def from_another_site(origin):
+    """Whether a browser sent this from a page of a site that is neither ours nor on the CORS list.
+
+    A browser that once cached Basic credentials for our realm would send them
+    with another site's form post, which needs no preflight; its ``Origin``
+    header gives it away. CI clients send no ``Origin`` at all.
+    """
+    if origin is None:
+        return False
+    return origin not in current_app.config["CORS_ORIGINS"] and origin != request.host_url.rstrip("/")
 
 
 @bp.after_request
