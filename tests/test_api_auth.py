@@ -283,6 +283,7 @@ def test_cors_preflight_answers_without_credentials(cors_client):
     [
         (None, True),  # CI clients send no Origin
         ("http://localhost", True),  # our own pages
+        ("https://localhost", True),  # our own pages, TLS ended at the load balancer
         ("https://dash.example.com", True),  # listed in CORS_ORIGINS
         ("https://evil.example.com", False),
         ("null", False),  # a sandboxed frame or a file: page

@@ -5,6 +5,7 @@ underscore spelling its first implementation used.
 """
 
 import functools
+from urllib.parse import urlsplit
 
 from flask import Blueprint
 from flask import abort
@@ -124,7 +125,8 @@ def from_another_site(origin):
     """
     if origin is None:
         return False
-    return origin not in current_app.config["CORS_ORIGINS"] and origin != request.host_url.rstrip("/")
+    # the host alone: behind a TLS-ending balancer the app may see http for an https page
+    return origin not in current_app.config["CORS_ORIGINS"] and urlsplit(origin).netloc != request.host
 
 
 @bp.after_request
