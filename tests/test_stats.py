@@ -214,6 +214,9 @@ def test_compare_items_point_at_their_cases(changes):
     assert (new_failure.build_id, new_failure.name) == (second.id, "a")
     base_case = db.session.get(TestCase, diff["new_failures"][0]["base_case_id"])
     assert (base_case.build_id, base_case.name) == (first.id, "a")
+    fixed = db.session.get(TestCase, diff["fixed"][0]["case_id"])
+    assert (fixed.build_id, fixed.name, fixed.suite_id) == (second.id, "b", diff["fixed"][0]["suite_id"])
+    assert db.session.get(TestCase, diff["fixed"][0]["base_case_id"]).build_id == first.id
     removed = db.session.get(TestCase, diff["removed_tests"][1]["case_id"])
     assert (removed.build_id, removed.name, diff["removed_tests"][1]["status"]) == (first.id, "x", S)
 

@@ -93,7 +93,7 @@ def load(app):
         results.add_cases(suite, small, [{"name": f"t{i}", "result_status": "SUCCESS", "duration": 0.1}
                                          for i in range(10)])
         db.session.commit()
-        return user.id
+        return user.get_id()
 
 
 def pages(app):
@@ -142,12 +142,12 @@ def pages(app):
 
 
 def logged_in_client(app, user_id):
-    """A test client whose session belongs to the benchmark user."""
+    """A test client whose session belongs to the benchmark user (``user_id``: its session id)."""
     client = app.test_client()
     with app.test_request_context(environ_base=client.environ_base):
         identifier = _create_identifier()
     with client.session_transaction() as session:
-        session.update({"_user_id": str(user_id), "_fresh": True, "_id": identifier})
+        session.update({"_user_id": user_id, "_fresh": True, "_id": identifier})
     return client
 
 
