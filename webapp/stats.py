@@ -374,15 +374,20 @@ def slowest_candidates(build_ids, top):
 
     A median lies between the fastest and the slowest run, so at least ``top``
     tests have a median at or above the ``top``-th highest fastest run; a test
-    whose every run was quicker than that cannot make the list.
+    whose every run was quicker than that cannot make the list. It all runs in
+    the database, over one grouping: only the candidates' keys come back, not
+    one row per test.
     """
-    bounds = db.session.execute(
-        select(TestCase.test_key, func.min(TestCase.duration), func.max(TestCase.duration))
+    bounds = (
+        select(TestCase.test_key, func.min(TestCase.duration).label("low"),
+               func.max(TestCase.duration).label("high"))
         .where(*ran_with_duration(build_ids)).group_by(TestCase.test_key)
+        .cte("bounds")
+    )
+    floor = select(bounds.c.low).order_by(bounds.c.low.desc()).offset(top - 1).limit(1).scalar_subquery()
+    return db.session.scalars(
+        select(bounds.c.test_key).where(bounds.c.high >= func.coalesce(floor, 0.0))
     ).all()
-    lows = sorted((low for _, low, _ in bounds), reverse=True)
-    floor = lows[top - 1] if len(lows) >= top else 0.0
-    return [key for key, _, high in bounds if high >= floor]
 
 
 def slowest_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10):
