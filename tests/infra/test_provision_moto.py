@@ -1,10 +1,17 @@
-"""The AWS side against a local moto server: provision, re-provision, tear down.
+"""The AWS side against a local moto server: provision, re-provision, deploy, tear down.
 
 ansible/provision.yml runs exactly as an operator runs it against AWS, given only
 the endpoint (AWS_URL), fake credentials and the variables the README lists as
 required. Every resource and its key settings are then read back with boto3;
-a second run must change nothing; teardown.yml must remove it all. The tests
-share one moto server and run in file order, as one cycle.
+a second run must change nothing. deploy.yml then ships a commit of this
+repository twice; teardown.yml must remove it all. The tests share one moto
+server and run in file order, as one cycle.
+
+What moto cannot do, the deploy skips with deploy_skip_instance_steps=true:
+moto's instances are records, not machines (no SSH, so no migrations and no
+/healthz check on the migration instance) and it has no instance refresh.
+Everything else (release archive, migration instance launched and terminated,
+launch template version, group sized from it, target health query) runs.
 """
 
 import base64
@@ -13,12 +20,16 @@ import json
 import os
 import re
 import subprocess
+import sys
+import tarfile
 import time
+from pathlib import Path
 
 import boto3
 import pytest
 
 from tests.infra.conftest import ANSIBLE_DIR
+from tests.infra.conftest import REPO
 from tests.infra.conftest import free_port
 from tests.infra.conftest import moto_answers
 from tests.infra.conftest import require_program
@@ -29,30 +40,35 @@ from tests.infra.conftest import wait_until
 pytestmark = pytest.mark.infra
 
 STACK = "greenbar-ci"
+BUCKET = f"{STACK}-123456789012"
 ALARM_EMAIL = "ops@example.com"
 RECAP = re.compile(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory):
-    """Start moto_server on a free port of 127.0.0.1; stop only that process afterwards."""
-    server = require_program("moto_server")
+    """Start moto_server (with moto_server.py's fix) on a free port of 127.0.0.1; stop only it afterwards."""
+    require_program("moto_server")
+    server = Path(__file__).with_name("moto_server.py")
     log_path = tmp_path_factory.mktemp("moto") / "moto.log"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "w") as log:
-        process = subprocess.Popen([server, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log)
+        process = subprocess.Popen([sys.executable, str(server), "-H", "127.0.0.1", "-p", str(port)],
+                                   stdout=log, stderr=log)
     try:
         wait_until(lambda: moto_answers(url), 30, "moto_server to answer")
-        yield {"url": url, "log": log_path}
+        yield {"url": url, "log": log_path, "tmp": tmp_path_factory.mktemp("deploy")}
     finally:
         stop_process(process)
 
 
-def aws_environment(url):
+def aws_environment(url, tmp):
     """Environment for ansible-playbook and boto3: the moto endpoint and fake credentials only."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     env.update(
+        # deploy.yml builds its release archive here.
+        TMPDIR=str(tmp),
         AWS_URL=url,
         AWS_ENDPOINT_URL=url,
         AWS_ACCESS_KEY_ID="testing",
@@ -68,14 +84,16 @@ def aws_environment(url):
     return env
 
 
-def run_playbook(moto, playbook, *extra_vars, expect_failure=False):
-    """Run one playbook against moto; return (ok, changed, output)."""
+def run_playbook(moto, playbook, *extra_vars, expect_failure=False, unset=()):
+    """Run one playbook against moto (without the variables in ``unset``); return (ok, changed, output)."""
     command = [require_program("ansible-playbook"), "-i", "inventories/production/hosts.yml", playbook]
     for assignment in extra_vars:
         command += ["-e", assignment]
+    env = aws_environment(moto["url"], moto["tmp"])
+    for name in unset:
+        del env[name]
     result = subprocess.run(
-        command, cwd=ANSIBLE_DIR, env=aws_environment(moto["url"]), capture_output=True, text=True,
-        timeout=600,
+        command, cwd=ANSIBLE_DIR, env=env, capture_output=True, text=True, timeout=600,
     )
     output = result.stdout + result.stderr
     failed = result.returncode != 0
@@ -215,13 +233,12 @@ def test_database_and_secret(moto, cycle):
 def test_bucket(moto, cycle):
     """Is the bucket private, versioned, encrypted and HTTPS-only?"""
     s3 = client(moto, "s3")
-    bucket = f"{STACK}-123456789012"
-    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
-    rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert s3.get_bucket_versioning(Bucket=BUCKET)["Status"] == "Enabled"
+    rules = s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]["Rules"]
     assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
-    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    block = s3.get_public_access_block(Bucket=BUCKET)["PublicAccessBlockConfiguration"]
     assert all(block.values()) and len(block) == 4
-    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    policy = json.loads(s3.get_bucket_policy(Bucket=BUCKET)["Policy"])
     [statement] = policy["Statement"]
     assert statement["Effect"] == "Deny"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -345,6 +362,137 @@ def test_second_run_changes_nothing(moto, cycle):
     assert secret == cycle["secret"]
 
 
+def git(*args):
+    """The output of a git command run in this repository, as bytes."""
+    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, check=True).stdout
+
+
+def user_data_of(moto, instance_id):
+    """An instance's user data, decoded."""
+    attribute = client(moto, "ec2").describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
+    return base64.b64decode(attribute["UserData"]["Value"]).decode()
+
+
+def tagged_instances(moto, **tags):
+    """Instances in any state carrying all of ``tags``, each with its tags as a dict under "tags"."""
+    filters = [{"Name": f"tag:{key}", "Values": [value]} for key, value in tags.items()]
+    reservations = client(moto, "ec2").describe_instances(Filters=filters)["Reservations"]
+    found = [instance for reservation in reservations for instance in reservation["Instances"]]
+    for instance in found:
+        instance["tags"] = {tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])}
+    return sorted(found, key=lambda instance: instance["LaunchTime"])
+
+
+def run_deploy(moto, cycle, timing):
+    """Run deploy.yml with the variables the README lists for moto; return (changed, output).
+
+    The output's whitespace is collapsed: the YAML callback folds long lines.
+    """
+    started = time.monotonic()
+    _ok, changed, output = run_playbook(moto, "deploy.yml", *cycle["deploy_vars"])
+    cycle["timings"][timing] = time.monotonic() - started
+    return changed, " ".join(output.split())
+
+
+def test_deploy_first_release(moto, cycle, tmp_path):
+    """Does deploy.yml upload a commit, launch a migration instance, start the group on a new version?"""
+    sha = git("rev-parse", "HEAD").decode().strip()
+    ami = next(value for value in cycle["required"] if value.startswith("aws_stack_ami_id="))
+    cycle["sha"] = sha
+    cycle["deploy_vars"] = ["aws_stack_env=ci", ami, f"deploy_revision={sha}", "deploy_skip_approval=true",
+                            "deploy_skip_instance_steps=true"]
+    s3 = client(moto, "s3")
+    # moto serves plain HTTP and does not evaluate the Deny's aws:SecureTransport
+    # condition (it takes it as met), so the TLS-only policy refuses every object
+    # request there. On AWS every client of the bucket uses HTTPS.
+    s3.delete_bucket_policy(Bucket=BUCKET)
+    _changed, output = run_deploy(moto, cycle, "deploy")
+
+    archive = tmp_path / "release.tar.gz"
+    s3.download_file(BUCKET, f"releases/{sha}.tar.gz", str(archive))
+    with tarfile.open(archive, "r:gz") as tar:
+        assert tar.pax_headers["comment"] == sha
+        names = {member.name for member in tar.getmembers() if not member.isdir()}
+        wsgi = tar.extractfile("wsgi.py").read()
+    assert names == set(git("ls-tree", "-r", "--name-only", sha).decode().splitlines())
+    assert wsgi == git("show", f"{sha}:wsgi.py")
+    assert s3.get_object(Bucket=BUCKET, Key="releases/CURRENT")["Body"].read() == f"{sha}\n".encode()
+
+    # a second version differing from the first only in the release it starts.
+    first, new = sorted(launch_template_versions(moto), key=lambda version: version["VersionNumber"])
+    assert new["VersionNumber"] == 2 and new["VersionDescription"] == f"release {sha}"
+    new_data, first_data = new["LaunchTemplateData"], first["LaunchTemplateData"]
+    assert f'release="{sha}"' in base64.b64decode(new_data["UserData"]).decode()
+    unchanged = {key for key in new_data if key not in ("UserData", "TagSpecifications")}
+    assert {key: new_data[key] for key in unchanged} == {key: first_data[key] for key in unchanged}
+    [template] = client(moto, "ec2").describe_launch_templates(LaunchTemplateNames=[STACK])["LaunchTemplates"]
+    assert template["DefaultVersionNumber"] == template["LatestVersionNumber"] == 2
+
+    [group] = client(moto, "autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[STACK])["AutoScalingGroups"]
+    spec = group["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
+    assert spec["Version"] == "$Latest"
+    assert (group["MinSize"], group["DesiredCapacity"], group["MaxSize"]) == (2, 2, 6)
+    serving = tagged_instances(moto, **{"aws:autoscaling:groupName": STACK})
+    assert sorted(i["InstanceId"] for i in serving) == sorted(i["InstanceId"] for i in group["Instances"])
+    assert len(serving) == 2
+    for instance in serving:
+        assert instance["tags"]["aws:ec2launchtemplate:version"] == "2"
+        assert (instance["tags"]["Role"], instance["tags"]["Release"]) == ("web", sha)
+        assert f'release="{sha}"' in user_data_of(moto, instance["InstanceId"])
+    health = client(moto, "elbv2").describe_target_health(TargetGroupArn=cycle["target_group_arn"])
+    assert sorted(t["Target"]["Id"] for t in health["TargetHealthDescriptions"]) == \
+        sorted(i["InstanceId"] for i in serving)
+    cycle["serving"] = sorted(i["InstanceId"] for i in serving)
+
+    # the migration instance: the new release on the old version, outside the group, gone.
+    [migrator] = tagged_instances(moto, Role="migrate")
+    assert migrator["State"]["Name"] == "terminated"
+    assert migrator["tags"]["Name"] == f"{STACK}-migrate-{sha[:12]}" and migrator["tags"]["Release"] == sha
+    assert migrator["tags"]["aws:ec2launchtemplate:version"] == "1"
+    assert f'release="{sha}"' in user_data_of(moto, migrator["InstanceId"])
+    vpc_id = stack_vpc(moto)["VpcId"]
+    assert migrator["SubnetId"] == subnets_by_tier(moto, vpc_id)["public"][0]["SubnetId"]
+    web_group = security_groups(moto, vpc_id)["web"]["GroupId"]
+    assert [group["GroupId"] for group in migrator["SecurityGroups"]] == [web_group]
+    assert migrator["InstanceId"] not in cycle["serving"]
+
+    assert f"Deployed {sha} = {sha} to {STACK}" in output
+    assert f"Archive: s3://{BUCKET}/releases/{sha}.tar.gz" in output
+    assert f"Launch template {STACK} version 2 (default; latest 2)" in output
+    assert "Migrations: NOT RUN: deploy_skip_instance_steps (emulated endpoint)" in output
+    assert "Instances: started by the group from the new version" in output
+
+
+def test_deploy_same_revision_again(moto, cycle):
+    """Does deploying the same commit again publish no template version and upload nothing?"""
+    changed, output = run_deploy(moto, cycle, "deploy again")
+    # the only changes: a migration instance launched and terminated.
+    assert changed == 2, output[-4000:]
+    assert len(launch_template_versions(moto)) == 2
+    assert f"Launch template {STACK} version 2 (default; latest 2)" in output
+    # moto has no instance refresh; the group keeps its instances.
+    assert "Instances: NOT refreshed: deploy_skip_instance_steps (emulated endpoint)" in output
+    serving = tagged_instances(moto, **{"aws:autoscaling:groupName": STACK})
+    assert sorted(i["InstanceId"] for i in serving) == cycle["serving"]
+    migrators = tagged_instances(moto, Role="migrate")
+    assert [m["State"]["Name"] for m in migrators] == ["terminated", "terminated"]
+    # one version of each key: neither the archive nor the pointer was written again.
+    versions = client(moto, "s3").list_object_versions(Bucket=BUCKET, Prefix="releases/")["Versions"]
+    expected = ["releases/CURRENT", f"releases/{cycle['sha']}.tar.gz"]
+    assert sorted(v["Key"] for v in versions) == sorted(expected)
+
+
+def test_deploy_refuses_to_skip_instance_steps_against_aws(moto, cycle):
+    """Is deploy_skip_instance_steps refused without an emulated endpoint, before anything is done?"""
+    # AWS_ENDPOINT_URL stays set, so even a broken guard could only reach moto.
+    _ok, changed, output = run_playbook(moto, "deploy.yml", *cycle["deploy_vars"], expect_failure=True,
+                                        unset=("AWS_URL",))
+    assert changed == 0
+    assert "deploy_skip_instance_steps is for an emulated endpoint (AWS_URL) only" in " ".join(output.split())
+    assert len(tagged_instances(moto, Role="migrate")) == 2
+
+
 def test_teardown_needs_confirmation(moto, cycle):
     """Does teardown refuse to run without the explicit confirmation, deleting nothing?"""
     _ok, changed, output = run_playbook(moto, "teardown.yml", "aws_stack_env=ci", expect_failure=True)
@@ -370,6 +518,8 @@ def test_teardown_removes_everything(moto, cycle, capsys):
     assert client(moto, "elbv2").describe_target_groups()["TargetGroups"] == []
     assert client(moto, "autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"] == []
     assert client(moto, "ec2").describe_launch_templates()["LaunchTemplates"] == []
+    instances = [i for r in client(moto, "ec2").describe_instances()["Reservations"] for i in r["Instances"]]
+    assert {i["State"]["Name"] for i in instances} == {"terminated"}
     assert client(moto, "cloudwatch").describe_alarms()["MetricAlarms"] == []
     assert client(moto, "sns").list_topics()["Topics"] == []
     assert client(moto, "logs").describe_log_groups(logGroupNamePrefix="/greenbar")["logGroups"] == []
