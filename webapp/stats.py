@@ -53,7 +53,7 @@ REGRESSION_MIN_RUNS = 3
 
 
 def seconds(value):
-    """Round a duration read from the database (MySQL FLOAT is single precision)."""
+    """Round a duration to microseconds: sums of many binary floats end in noise digits."""
     return None if value is None else round(float(value), 6)
 
 

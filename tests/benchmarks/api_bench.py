@@ -368,7 +368,7 @@ def main():
         )
         print(f"counts: {counts}; build {build_counts} = suites {suite_sums} = rows {row_counts}: "
               f"{'exact' if exact else 'WRONG'}")
-        # a single-precision FLOAT column (MySQL's FLOAT) rounds every addition to ~7 digits
+        # the counter is a DOUBLE: any drift beyond float rounding would be a lost or doubled addition
         drift = round(stored["cases_duration"] - expected["duration"], 6)
         print(f"total duration: stored {stored['cases_duration']} s, "
               f"sum of the cases {expected['duration']} s, drift {drift} s")
