@@ -307,6 +307,18 @@ def test_duration_regression_of_a_given_build(timings):
     assert stats.duration_regressions(instance.id, build=builds[0])["tests"] == []
 
 
+@pytest.mark.parametrize("share", [0.0, 1.0])
+def test_duration_figures_by_either_lookup(timings, monkeypatch, share):
+    """Tests ranked pair by pair in the history index (share 1) or read through (share 0): same answers."""
+    instance, builds = timings
+    monkeypatch.setattr(stats, "KEY_LOOKUP_SHARE", share)
+    slow = stats.slowest_tests(instance.id, top=3)
+    assert [(t["name"], t["median"], t["p95"], t["runs"]) for t in slow] == [
+        ("p2", 5.5, 6.0, 4), ("p1", 3.0, 10.0, 5), ("p5", 3.0, 5.0, 2)]
+    found = stats.duration_regressions(instance.id)
+    assert [(t["name"], t["median"], t["runs"]) for t in found["tests"]] == [("p1", 2.5, 4)]
+
+
 def test_statistics_of_an_empty_instance(ctx):
     """No builds: empty answers, no errors."""
     instance = make_instance()
