@@ -30,7 +30,9 @@ def test_environment_overrides(tmp_path, monkeypatch):
     assert config["LOGIN_FAILURE_LIMIT"] == "5 per minute"
     assert config["SECRET_KEY"] == "from-env"
     assert config["SQLALCHEMY_DATABASE_URI"].startswith("mysql+pymysql://")
-    assert config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_pre_ping"] is True
+    # MySQL connections are recycled before the server drops them, and pinged only after idling
+    assert config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_recycle"] < 28800
+    assert "pool_pre_ping" not in config["SQLALCHEMY_ENGINE_OPTIONS"]
     assert config["MAX_CONTENT_LENGTH"] == 7 * 1024 * 1024
 
 
