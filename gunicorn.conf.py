@@ -21,8 +21,9 @@ bind = os.environ.get("GREENBAR_GUNICORN_BIND", "unix:/run/greenbar/gunicorn.soc
 umask = 0o007
 
 # the classic (2 x cores) + 1; threads let a worker overlap database waits.
+# "sync" (one request per process) measured the same on the live-API benchmark
 workers = _env_int("GREENBAR_GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1)
-worker_class = "gthread"
+worker_class = os.environ.get("GREENBAR_GUNICORN_WORKER_CLASS", "gthread")
 threads = _env_int("GREENBAR_GUNICORN_THREADS", 4)
 keepalive = 5
 

@@ -109,6 +109,7 @@ def start_gunicorn(url, port, args):
     settings = {
         "GREENBAR_GUNICORN_WORKERS": str(args.workers),
         "GREENBAR_GUNICORN_THREADS": str(args.threads),
+        "GREENBAR_GUNICORN_WORKER_CLASS": args.worker_class,
     }
     if args.max_requests is not None:
         settings["GREENBAR_GUNICORN_MAX_REQUESTS"] = str(args.max_requests)
@@ -329,6 +330,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"])
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each read phase")
     parser.add_argument("--suites", type=int, default=20)
@@ -343,7 +345,8 @@ def main():
         port = free_port()
         master = start_gunicorn(url, port, args)
         recycling = "as gunicorn.conf.py" if args.max_requests is None else args.max_requests
-        print(f"gunicorn: {args.workers} gthread workers x {args.threads} threads on 127.0.0.1:{port}, "
+        print(f"gunicorn: {args.workers} {args.worker_class} workers x {args.threads} threads "
+              f"on 127.0.0.1:{port}, "
               f"max_requests {recycling}; {args.clients} client processes with keep-alive connections; "
               f"MariaDB {url.database}")
         warm = Client(port, "ci", token)
