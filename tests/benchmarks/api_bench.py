@@ -43,6 +43,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
+from tests.benchmarks.processes import children
+from tests.benchmarks.processes import cpu_seconds
+from tests.benchmarks.processes import database_pids
 from webapp import create_app
 from webapp import results
 from webapp.extensions import db
@@ -193,35 +196,16 @@ def record_cases(job):
     return client.latencies, client.unexpected
 
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    """User + system CPU seconds a process has used so far (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def server_pids(master_pid):
-    """The gunicorn workers under ``master_pid``, and MariaDB's server process."""
-    workers = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
-    database = [entry.parent.name for entry in Path("/proc").glob("[0-9]*/comm")
-                if entry.exists() and entry.read_text().strip() in ("mariadbd", "mysqld")]
-    return [int(pid) for pid in workers], [int(pid) for pid in database]
-
-
 class CpuMeter:
     """CPU seconds spent by the app's workers, the database and the client processes during a phase.
 
     On a shared machine requests per second move with the load; CPU per
-    request does not, so it is the figure to compare between runs.
+    request moves less (it still grows when the cores are crowded), so it is
+    the better figure to compare between runs.
     """
 
     def __init__(self, master_pid):
-        self.workers, self.database = server_pids(master_pid)
+        self.workers, self.database = children(master_pid), database_pids()
         self.before = self.read()
 
     def read(self):

@@ -53,6 +53,10 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 from lxml import etree
 
+from tests.benchmarks.processes import children
+from tests.benchmarks.processes import cpu_seconds
+from tests.benchmarks.processes import database_pids
+from tests.benchmarks.processes import peak_rss_mb
 from webapp import create_app
 from webapp import results
 from webapp.extensions import db
@@ -65,7 +69,6 @@ SERVER = os.environ.get("TEST_DATABASE_URL", "mysql+pymysql://root@127.0.0.1:330
 SUITES, CASES_PER_SUITE = 20, 5000
 TOTAL = SUITES * CASES_PER_SUITE
 FLOOR_BATCH = 1000
-TICKS = os.sysconf("SC_CLK_TCK")
 FLOOR_SQL = (
     "INSERT INTO test_cases (suite_id, build_id, instance_id, test_key, name, finished, result_status,"
     " duration, message, details, attempts, is_flaky) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
@@ -159,40 +162,14 @@ def start_gunicorn(url, port):
 
 def worker_pid(master):
     """The pid of the master's single worker."""
-    children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
-    return int(children[0])
-
-
-def peak_rss_mb(pid):
-    """Peak resident memory (VmHWM) of a process, in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def cpu_seconds(pid):
-    """User + system CPU seconds a process has used so far (0 if there is none)."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    return children(master.pid)[0]
 
 
 def database_pid(url):
     """The local MariaDB server's pid, or None when the database is elsewhere."""
     if url.host not in (None, "127.0.0.1", "localhost", "::1"):
         return None
-    for comm in Path("/proc").glob("[0-9]*/comm"):
-        try:
-            if comm.read_text().strip() in ("mariadbd", "mysqld"):
-                return int(comm.parent.name)
-        except OSError:
-            continue
-    return None
+    return next(iter(database_pids()), None)
 
 
 def timed(app_pid, db_pid, function, *args):
