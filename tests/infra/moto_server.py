@@ -26,9 +26,9 @@ model (moto serialises them from it). What it models:
   tag moto gives an instance at launch) differs from the group's version,
   ``$Latest``/``$Default`` resolved; without SkipMatching every instance. The
   replacements are launched first, with moto's own method for launching a
-  group's instances, then the old ones are detached and terminated with
-  moto's own methods (which take them out of the target groups too); the
-  group's desired capacity does not change.
+  group's instances, then the old ones are detached, terminated and taken out
+  of the target groups with moto's own methods; the group's desired capacity
+  does not change.
 - The refresh is then Successful, PercentageComplete 100, InstancesToUpdate 0;
   DescribeInstanceRefreshes lists a group's refreshes newest first, optionally
   only the given ids.
@@ -110,6 +110,8 @@ def start_instance_refresh(self, group_name, strategy, preferences, desired_conf
         old_ids = [state.instance.id for state in replaced]
         self.detach_instances(group.name, old_ids, should_decrement=False)
         self.ec2_backend.terminate_instances(old_ids)
+        # what moto's TerminateInstances answer does: the target groups let them go.
+        self.elbv2_backend.notify_terminate_instances(old_ids)
     refresh = {
         "InstanceRefreshId": str(mock_random.uuid4()),
         "AutoScalingGroupName": group.name,
