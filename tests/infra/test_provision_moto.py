@@ -7,11 +7,15 @@ a second run must change nothing. deploy.yml then ships a commit of this
 repository twice; teardown.yml must remove it all. The tests share one moto
 server and run in file order, as one cycle.
 
-What moto cannot do, the deploy skips with deploy_skip_instance_steps=true:
-moto's instances are records, not machines (no SSH, so no migrations and no
-/healthz check on the migration instance) and it has no instance refresh.
-Everything else (release archive, migration instance launched and terminated,
-launch template version, group sized from it, target health query) runs.
+deploy.yml runs with deploy_skip_instance_steps=true, since moto's instances
+are records, not machines: the migration instance is launched and terminated,
+but nothing runs on it (no SSH, so no migrations and no /healthz check there).
+Everything else runs: release archive, launch template version, group sized
+from it, target health query, and on later deploys the instance refresh, which
+moto 5.2.5 lacks and moto_server.py fills in (instances not on the group's
+template version replaced at once; no health checks or timing). A third deploy
+ships a throwaway commit of a clone of this repository, so the refresh has
+instances to replace.
 """
 
 import base64
@@ -383,13 +387,19 @@ def tagged_instances(moto, **tags):
     return sorted(found, key=lambda instance: instance["LaunchTime"])
 
 
-def run_deploy(moto, cycle, timing):
+def instance_refreshes(moto):
+    """The stack group's instance refreshes, newest first."""
+    return client(moto, "autoscaling").describe_instance_refreshes(
+        AutoScalingGroupName=STACK)["InstanceRefreshes"]
+
+
+def run_deploy(moto, cycle, timing, *extra_vars):
     """Run deploy.yml with the variables the README lists for moto; return (changed, output).
 
     The output's whitespace is collapsed: the YAML callback folds long lines.
     """
     started = time.monotonic()
-    _ok, changed, output = run_playbook(moto, "deploy.yml", *cycle["deploy_vars"])
+    _ok, changed, output = run_playbook(moto, "deploy.yml", *cycle["deploy_vars"], *extra_vars)
     cycle["timings"][timing] = time.monotonic() - started
     return changed, " ".join(output.split())
 
@@ -471,8 +481,10 @@ def test_deploy_same_revision_again(moto, cycle):
     assert changed == 2, output[-4000:]
     assert len(launch_template_versions(moto)) == 2
     assert f"Launch template {STACK} version 2 (default; latest 2)" in output
-    # moto has no instance refresh; the group keeps its instances.
-    assert "Instances: NOT refreshed: deploy_skip_instance_steps (emulated endpoint)" in output
+    # a refresh ran, and skipped the instances already on version 2.
+    [refresh] = instance_refreshes(moto)
+    assert refresh["Status"] == "Successful"
+    assert f"Instances: instance refresh {refresh['InstanceRefreshId']} Successful" in output
     serving = tagged_instances(moto, **{"aws:autoscaling:groupName": STACK})
     assert sorted(i["InstanceId"] for i in serving) == cycle["serving"]
     migrators = tagged_instances(moto, Role="migrate")
@@ -491,6 +503,59 @@ def test_deploy_refuses_to_skip_instance_steps_against_aws(moto, cycle):
     assert changed == 0
     assert "deploy_skip_instance_steps is for an emulated endpoint (AWS_URL) only" in " ".join(output.split())
     assert len(tagged_instances(moto, Role="migrate")) == 2
+
+
+def throwaway_commit(tmp_path):
+    """A clone of this repository with one more commit (a new file); return (clone, commit)."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    (clone / "ci-release.txt").write_text("a release only the moto cycle ships\n")
+    commit = ["git", "-C", str(clone), "-c", "user.name=CI", "-c", "user.email=ci@example.com"]
+    subprocess.run([*commit, "add", "ci-release.txt"], check=True)
+    subprocess.run([*commit, "commit", "-q", "-m", "throwaway release"], check=True)
+    sha = subprocess.run([*commit, "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+    return clone, sha.stdout.strip()
+
+
+def test_deploy_new_revision_refreshes_instances(moto, cycle, tmp_path):
+    """Does a new release start a refresh keeping 100% healthy capacity that leaves every instance on it?"""
+    clone, sha = throwaway_commit(tmp_path)
+    _changed, output = run_deploy(moto, cycle, "deploy new", f"deploy_revision={sha}", f"deploy_repo={clone}")
+
+    s3 = client(moto, "s3")
+    assert s3.get_object(Bucket=BUCKET, Key="releases/CURRENT")["Body"].read() == f"{sha}\n".encode()
+    s3.download_file(BUCKET, f"releases/{sha}.tar.gz", str(tmp_path / "release.tar.gz"))
+    with tarfile.open(tmp_path / "release.tar.gz", "r:gz") as tar:
+        assert tar.pax_headers["comment"] == sha
+        assert b"only the moto cycle" in tar.extractfile("ci-release.txt").read()
+    [template] = client(moto, "ec2").describe_launch_templates(LaunchTemplateNames=[STACK])["LaunchTemplates"]
+    assert template["DefaultVersionNumber"] == template["LatestVersionNumber"] == 3
+    newest = max(launch_template_versions(moto), key=lambda version: version["VersionNumber"])
+    assert f'release="{sha}"' in base64.b64decode(newest["LaunchTemplateData"]["UserData"]).decode()
+
+    refresh, _same_revision = instance_refreshes(moto)
+    preferences = refresh["Preferences"]
+    assert (preferences["MinHealthyPercentage"], preferences["MaxHealthyPercentage"]) == (100, 200)
+    assert preferences["SkipMatching"] is True
+    assert (refresh["Status"], refresh["PercentageComplete"]) == ("Successful", 100)
+    assert f"Instances: instance refresh {refresh['InstanceRefreshId']} Successful" in output
+
+    [group] = client(moto, "autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[STACK])["AutoScalingGroups"]
+    assert (group["MinSize"], group["DesiredCapacity"], group["MaxSize"]) == (2, 2, 6)
+    serving = sorted(instance["InstanceId"] for instance in group["Instances"])
+    assert len(serving) == 2 and not set(serving) & set(cycle["serving"])
+    described = {instance["InstanceId"]: instance for instance in tagged_instances(moto, Release=sha)
+                 if instance["tags"].get("Role") == "web"}
+    assert sorted(described) == serving
+    for instance_id, instance in described.items():
+        assert instance["State"]["Name"] == "running"
+        assert instance["tags"]["aws:ec2launchtemplate:version"] == "3"
+        assert f'release="{sha}"' in user_data_of(moto, instance_id)
+    old = client(moto, "ec2").describe_instances(InstanceIds=cycle["serving"])["Reservations"]
+    assert {instance["State"]["Name"] for r in old for instance in r["Instances"]} == {"terminated"}
+    health = client(moto, "elbv2").describe_target_health(TargetGroupArn=cycle["target_group_arn"])
+    assert sorted(t["Target"]["Id"] for t in health["TargetHealthDescriptions"]) == serving
 
 
 def test_teardown_needs_confirmation(moto, cycle):
