@@ -37,30 +37,30 @@ RESET_NAMESPACE = "greenbar-reset-request"
 RESET_MAIL_NAMESPACE = "greenbar-reset-mail"
 
 
-class TooManyAttempts(TooManyRequests):
-    """Too many failed logins for a username or from an address; says when to try again."""
+class RetryLater(TooManyRequests):
+    """A 429 that knows when to try again (the ``Retry-After`` seconds)."""
+
+    def __init__(self, retry_after):
+        super().__init__()
+        self.retry_after = retry_after
+
+
+class TooManyAttempts(RetryLater):
+    """Too many failed logins for a username or from an address."""
 
     description = (
         "Too many failed login attempts for this account or from this address. "
         "Wait a minute, then try again."
     )
 
-    def __init__(self, retry_after):
-        super().__init__()
-        self.retry_after = retry_after
 
-
-class TooManyResetRequests(TooManyRequests):
+class TooManyResetRequests(RetryLater):
     """Too many reset links asked for one username or e-mail address, or from one client address."""
 
     description = (
         "Too many password-reset requests for this username or e-mail address, or from this "
         "address. No e-mail was sent."
     )
-
-    def __init__(self, retry_after):
-        super().__init__()
-        self.retry_after = retry_after
 
 
 def get_remote_address():
