@@ -28,6 +28,7 @@ from flask_login.utils import _create_identifier
 from flask_migrate import upgrade
 from sqlalchemy import select
 
+from tests.benchmarks.server_time import time_get
 from webapp import create_app
 from webapp import demo
 from webapp import results
@@ -156,14 +157,7 @@ def time_pages(app, user_id, repeat):
     client = logged_in_client(app, user_id)
     print(f"  {'page':45} {'median ms':>10} {'max ms':>9}  bytes")
     for label, path in pages(app):
-        client.get(path)
-        timings = []
-        for _ in range(repeat):
-            started = time.perf_counter()
-            response = client.get(path)
-            timings.append((time.perf_counter() - started) * 1000)
-            if response.status_code != 200:
-                raise SystemExit(f"{path} answered {response.status_code}")
+        timings, response = time_get(client, path, repeat)
         print(f"  {label:45} {statistics.median(timings):10.1f} {max(timings):9.1f}  {len(response.data)}",
               flush=True)
 

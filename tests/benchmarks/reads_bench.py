@@ -31,6 +31,7 @@ import time
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
+from tests.benchmarks.server_time import time_get
 from tests.conftest import create_scratch_mysql
 from tests.conftest import drop_scratch_mysql
 from tests.conftest import mysql_unavailable_reason
@@ -226,14 +227,7 @@ def time_all(app, instance_id, repeat):
     client = logged_in_client(app)
     print(f"{'page':42} {'median ms':>9} {'max ms':>8} {'target':>7}")
     for label, path, target in targets(app, instance_id):
-        response = client.get(path)
-        timings = []
-        for _ in range(repeat):
-            started = time.perf_counter()
-            response = client.get(path)
-            timings.append((time.perf_counter() - started) * 1000)
-        if response.status_code != 200:
-            raise SystemExit(f"{path} answered {response.status_code}: {response.data[:300]!r}")
+        timings, _ = time_get(client, path, repeat)
         median = statistics.median(timings)
         verdict = "" if target is None else f"{target:>5} {'ok' if median <= target else 'MISSED'}"
         print(f"{label:42} {median:9.1f} {max(timings):8.1f} {verdict}", flush=True)
