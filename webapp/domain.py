@@ -23,9 +23,10 @@ class Status(enum.StrEnum):
 
 
 STATUSES = tuple(Status)
-# a failing case breaks the build; a case that ran counts towards the pass rate (skips do not)
-FAILING = frozenset({Status.FAILED, Status.ERROR})
-RAN = frozenset({Status.SUCCESS, Status.FAILED, Status.ERROR})
+# a failing case breaks the build; a case that ran counts towards the pass rate (skips do not).
+# Tuples, not frozensets: they go into SQL IN lists, which should read the same in every process.
+FAILING = (Status.FAILED, Status.ERROR)
+RAN = (Status.SUCCESS, Status.FAILED, Status.ERROR)
 # the worst status of a suite or build names it: ERROR beats FAILED beats SUCCESS beats SKIPPED
 WORST_FIRST = (Status.ERROR, Status.FAILED, Status.SUCCESS, Status.SKIPPED)
 

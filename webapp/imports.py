@@ -38,8 +38,12 @@ from werkzeug.exceptions import UnsupportedMediaType
 from webapp import junit
 from webapp import results
 from webapp.api.payload import ValidationError
+from webapp.domain import CASE_NAME_LIMIT
+from webapp.domain import FAILING
+from webapp.domain import NAME_LIMIT
+from webapp.domain import STATUSES
+from webapp.domain import Status
 from webapp.extensions import db
-from webapp.models import STATUSES
 from webapp.models import IdempotencyRecord
 from webapp.models import TestCase
 from webapp.models import TestSuite
@@ -54,10 +58,7 @@ BATCH_ROWS = 1000
 BATCH_TEXT_CHARS = 4 * 1024 * 1024
 # one statement of escaped rows stays well under MySQL's max_allowed_packet (16 MB by default)
 STATEMENT_CHARS = 4 * 1024 * 1024
-SUITE_NAME_LIMIT = 255
-CASE_NAME_LIMIT = 512
 IDEMPOTENCY_KEY_LIMIT = 255
-FAILING = ("FAILED", "ERROR")
 
 
 def fit_name(name, limit):
@@ -279,7 +280,7 @@ class ReportWriter:
 
     def suite_for(self, parsed):
         """The stored suite for a parsed one and the case names it holds, creating it when new."""
-        name = fit_name(parsed.name, SUITE_NAME_LIMIT)
+        name = fit_name(parsed.name, NAME_LIMIT)
         if name in self.suites:
             return self.suites[name], self.names[name]
         self.pipe.drain()
@@ -309,7 +310,7 @@ class ReportWriter:
         stored = db.session.scalar(
             select(TestCase).where(TestCase.suite_id == suite.id, TestCase.name == name)
         )
-        flaky = case.status == "SUCCESS" and (
+        flaky = case.status == Status.SUCCESS and (
             case.flaky or stored.is_flaky or stored.result_status in FAILING
         )
         fields = self.row(name, case)

@@ -105,16 +105,20 @@ from datetime import timezone
 
 from lxml import etree
 
-SUCCESS = "SUCCESS"
-FAILED = "FAILED"
-ERROR = "ERROR"
-SKIPPED = "SKIPPED"
+from webapp.domain import DETAILS_LIMIT
+from webapp.domain import MAX_PROPERTIES
+from webapp.domain import MESSAGE_LIMIT
+from webapp.domain import OUTPUT_LIMIT
+from webapp.domain import PROPERTY_VALUE_LIMIT
+from webapp.domain import Status
+from webapp.domain import clip
+from webapp.domain import cut_middle
 
-OUTPUT_LIMIT = 64 * 1024
-DETAILS_LIMIT = 64 * 1024
-MESSAGE_LIMIT = 4096  # the same limits as the API's write path (webapp.results)
-PROPERTY_VALUE_LIMIT = 1024
-MAX_PROPERTIES = 256
+SUCCESS = Status.SUCCESS
+FAILED = Status.FAILED
+ERROR = Status.ERROR
+SKIPPED = Status.SKIPPED
+
 # real reports nest suites a few levels deep (PHPUnit 4, Robot one per
 # directory); suite paths cost memory quadratic in the depth, so cap it.
 MAX_SUITE_DEPTH = 64
@@ -349,10 +353,10 @@ class _Text:
         """The text within the limit, or None when it is blank."""
         text = "".join(self.parts)
         if self.head is not None:
-            return _cut_middle(self.head, text, len(self.head) + self.cut + len(text), self.limit)
+            return cut_middle(self.head, text, len(self.head) + self.cut + len(text), self.limit)
         if not text or text.isspace():
             return None
-        return _clip(text, self.limit)
+        return clip(text, self.limit)
 
 
 class _SuiteInfo:
@@ -615,7 +619,7 @@ class _Target:
             self.pending_property = name
             self.sink = _Text(PROPERTY_VALUE_LIMIT)
         else:
-            into.append((name, _clip(value, PROPERTY_VALUE_LIMIT)))
+            into.append((name, clip(value, PROPERTY_VALUE_LIMIT)))
 
     def _end_property(self, into):
         """Finish a <property> whose value was its text."""
@@ -703,14 +707,14 @@ def _join_texts(texts):
     """Join the suite-level texts given to one group, within OUTPUT_LIMIT."""
     values = [text.value() for text in texts if text is not None]
     values = [value for value in values if value]
-    return _clip("".join(values), OUTPUT_LIMIT) if values else None
+    return clip("".join(values), OUTPUT_LIMIT) if values else None
 
 
 def _describe(case, message, error_type, details):
     """Set message, type and details of a case from one result element."""
     if not message and details:
         message = next(line for line in details.splitlines() if line.strip()).strip()
-    case.message = _clip(message, MESSAGE_LIMIT) if message else None
+    case.message = clip(message, MESSAGE_LIMIT) if message else None
     case.error_type = error_type or None
     case.details = details
 
@@ -726,29 +730,6 @@ def _merge(earlier, later):
             later.details = earlier.details
             later.error_type = earlier.error_type
     return later
-
-
-def _clip(text, limit):
-    """Keep ``text`` within ``limit`` characters: head, a marker, then tail."""
-    if text is None or len(text) <= limit:
-        return text
-    return _cut_middle(text, text, len(text), limit)
-
-
-def _cut_middle(head, tail, total, limit):
-    """Join the start of ``head`` and the end of ``tail`` around a cut marker.
-
-    ``total`` is the length of the whole text the two pieces come from.
-    """
-    # the marker for the real cut is never longer than this estimate.
-    keep = limit - len(_marker(total))
-    front = keep // 2
-    return head[:front] + _marker(total - keep) + tail[len(tail) - (keep - front) :]
-
-
-def _marker(cut):
-    """The text put where characters were removed."""
-    return f"\n[... {cut} characters truncated by Greenbar ...]\n"
 
 
 def _seconds(value):

@@ -31,9 +31,16 @@ from sqlalchemy.orm import relationship
 from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
 
+from webapp.domain import CASE_NAME_LIMIT
+from webapp.domain import NAME_LIMIT
+from webapp.domain import RAN
+from webapp.domain import STATUS_COUNTER
+from webapp.domain import STATUSES
+from webapp.domain import URL_LIMIT
+from webapp.domain import USERNAME_LIMIT
+from webapp.domain import WORST_FIRST
 from webapp.extensions import db
 
-STATUSES = ("SUCCESS", "FAILED", "ERROR", "SKIPPED")
 ROLES = ("viewer", "maintainer", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 
@@ -99,7 +106,7 @@ class User(UserMixin, db.Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(80), unique=True)
+    username: Mapped[str] = mapped_column(String(USERNAME_LIMIT), unique=True)
     email: Mapped[str | None] = mapped_column(String(255))
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="viewer")
@@ -162,7 +169,7 @@ class ApiToken(db.Model):
 
 
 class CountersMixin:
-    """Aggregate counters of the cases below a suite or build.
+    """Aggregate counters of the cases below a suite or build (:data:`webapp.domain.COUNTERS`).
 
     ``cases_total`` counts every case, finished or not; the per-status counters
     count finished cases; ``cases_duration`` sums their durations in seconds.
@@ -176,24 +183,20 @@ class CountersMixin:
     flaky: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cases_duration: Mapped[float] = mapped_column(Seconds, default=0.0, server_default="0")
 
+    def count(self, status):
+        """The finished cases of one status."""
+        return getattr(self, STATUS_COUNTER[status])
+
     @property
     def pass_rate(self):
         """Passed share of the cases that ran (skips excluded), or None if none ran."""
-        ran = self.passed + self.failed + self.errored
+        ran = sum(self.count(status) for status in RAN)
         return round(self.passed / ran, 4) if ran else None
 
     @property
     def status(self):
-        """One word for the whole: ERROR, FAILED, SUCCESS, SKIPPED, or None when nothing finished."""
-        if self.errored:
-            return "ERROR"
-        if self.failed:
-            return "FAILED"
-        if self.passed:
-            return "SUCCESS"
-        if self.skipped:
-            return "SKIPPED"
-        return None
+        """The worst status of the finished cases (ERROR, FAILED, SUCCESS, SKIPPED), or None."""
+        return next((status for status in WORST_FIRST if self.count(status)), None)
 
 
 class TestInstance(db.Model):
@@ -203,7 +206,7 @@ class TestInstance(db.Model):
     __test__ = False
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME_LIMIT), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -228,10 +231,10 @@ class TestBuild(CountersMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("test_instances.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)
-    name: Mapped[str | None] = mapped_column(String(255))
-    branch: Mapped[str | None] = mapped_column(String(255))
-    revision: Mapped[str | None] = mapped_column(String(255))
-    ci_url: Mapped[str | None] = mapped_column(String(2048))
+    name: Mapped[str | None] = mapped_column(String(NAME_LIMIT))
+    branch: Mapped[str | None] = mapped_column(String(NAME_LIMIT))
+    revision: Mapped[str | None] = mapped_column(String(NAME_LIMIT))
+    ci_url: Mapped[str | None] = mapped_column(String(URL_LIMIT))
     started: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
     suites_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -255,7 +258,7 @@ class TestSuite(CountersMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     build_id: Mapped[int] = mapped_column(ForeignKey("test_builds.id", ondelete="CASCADE"))
-    name: Mapped[str] = mapped_column(exact_name(255))
+    name: Mapped[str] = mapped_column(exact_name(NAME_LIMIT))
     started: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
     system_out: Mapped[str | None] = mapped_column(LongText)
@@ -293,10 +296,10 @@ class TestCase(db.Model):
     build_id: Mapped[int] = mapped_column(ForeignKey("test_builds.id", ondelete="CASCADE"))
     instance_id: Mapped[int] = mapped_column(ForeignKey("test_instances.id", ondelete="CASCADE"))
     test_key: Mapped[str] = mapped_column(TestKey)
-    name: Mapped[str] = mapped_column(exact_name(512))
+    name: Mapped[str] = mapped_column(exact_name(CASE_NAME_LIMIT))
     started: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    result_status: Mapped[str | None] = mapped_column(String(8))
+    result_status: Mapped[str | None] = mapped_column(String(max(map(len, STATUSES))))
     duration: Mapped[float | None] = mapped_column(Seconds)
     message: Mapped[str | None] = mapped_column(Text)
     details: Mapped[str | None] = mapped_column(LongText)

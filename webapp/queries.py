@@ -15,6 +15,8 @@ from sqlalchemy import literal_column
 from sqlalchemy import or_
 from sqlalchemy import select
 
+from webapp.domain import WORST_FIRST
+from webapp.domain import Status
 from webapp.extensions import db
 from webapp.models import TestBuild
 from webapp.models import TestCase
@@ -26,8 +28,8 @@ SPARKLINE_BUILDS = 20
 
 # failed and errored cases first, then the rest; the values follow the index order
 STATUS_RANK = case(
-    (TestCase.result_status == "ERROR", 0),
-    (TestCase.result_status == "FAILED", 1),
+    (TestCase.result_status == Status.ERROR, 0),
+    (TestCase.result_status == Status.FAILED, 1),
     else_=2,
 )
 
@@ -215,19 +217,14 @@ def suites_page(build, page):
 
 
 # the order cases are listed in: problems first, unfinished last
-STATUS_ORDER = ("ERROR", "FAILED", "SUCCESS", "SKIPPED", None)
+STATUS_ORDER = (*WORST_FIRST, None)
 
 
 def status_counts(item):
     """How many cases of a build or suite have each status (None: not finished), from its counters."""
-    finished = item.passed + item.failed + item.errored + item.skipped
-    return {
-        "ERROR": item.errored,
-        "FAILED": item.failed,
-        "SUCCESS": item.passed,
-        "SKIPPED": item.skipped,
-        None: max(item.cases_total - finished, 0),
-    }
+    counts = {status: item.count(status) for status in WORST_FIRST}
+    counts[None] = max(item.cases_total - sum(counts.values()), 0)
+    return counts
 
 
 def cases_by_status(parent_column, parent_id, counts, statuses, page, per_page=PER_PAGE):
@@ -270,7 +267,8 @@ def suite_names(suite_ids):
 
 def build_problem_cases(build, page):
     """A build's errored then failed cases, one page at a time."""
-    return cases_by_status(TestCase.build_id, build.id, status_counts(build), ("ERROR", "FAILED"), page)
+    return cases_by_status(TestCase.build_id, build.id, status_counts(build),
+                           (Status.ERROR, Status.FAILED), page)
 
 
 def suite_cases(suite, page, status=STATUS_ORDER, search=None):

@@ -28,6 +28,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from webapp.domain import CASE_TEXT_LIMITS
+from webapp.domain import COUNTERS
+from webapp.domain import STATUS_COUNTER
+from webapp.domain import clip
+from webapp.domain import clip_case_text
+from webapp.domain import elapsed
 from webapp.extensions import db
 from webapp.models import TestBuild
 from webapp.models import TestCase
@@ -39,19 +45,6 @@ from webapp.models import utcnow
 CASE_COLUMNS = tuple(column.key for column in TestCase.__table__.columns if column.key != "id")
 # one case row with every column as a parameter: compiled once, whatever the values
 CASE_INSERT = insert(TestCase.__table__)
-STATUS_COUNTER = {"SUCCESS": "passed", "FAILED": "failed", "ERROR": "errored", "SKIPPED": "skipped"}
-COUNTERS = ("cases_total", "passed", "failed", "errored", "skipped", "flaky", "cases_duration")
-
-# documented limits for stored text (characters); longer text is cut with a marker
-MESSAGE_LIMIT = 4096
-DETAILS_LIMIT = 65536
-OUTPUT_LIMIT = 65536
-TEXT_LIMITS = {
-    "message": MESSAGE_LIMIT,
-    "details": DETAILS_LIMIT,
-    "system_out": OUTPUT_LIMIT,
-    "system_err": OUTPUT_LIMIT,
-}
 
 
 class Conflict(Exception):
@@ -64,14 +57,6 @@ class Conflict(Exception):
         super().__init__(message)
         self.message = message
         self.existing = existing
-
-
-def truncate(text, limit):
-    """Cut ``text`` to ``limit`` characters, saying how much was dropped."""
-    if text is None or len(text) <= limit:
-        return text
-    dropped = len(text) - limit
-    return text[:limit] + f"\n… [truncated {dropped} characters]"
 
 
 def case_contribution(status, duration, is_flaky):
@@ -256,7 +241,7 @@ def create_case(suite, build, name, **fields):
     if fields.get("result_status") and fields.get("finished") is None:
         fields["finished"] = utcnow()
     if fields.get("duration") is None:
-        fields["duration"] = measured_duration(fields.get("started"), fields.get("finished"))
+        fields["duration"] = elapsed(fields.get("started"), fields.get("finished"))
     deltas = case_contribution(fields.get("result_status"), fields["duration"], fields.get("is_flaky"))
     deltas["cases_total"] = 1
     bump_counters(suite.id, build.id, difference(deltas, dict.fromkeys(COUNTERS, 0)))
@@ -283,21 +268,6 @@ def persistent(item):
     make_transient_to_detached(item)
     db.session.add(item)
     return item
-
-
-def clip_case_text(fields):
-    """Return ``fields`` with the long text fields cut to their documented limits."""
-    return {
-        name: truncate(value, TEXT_LIMITS[name]) if name in TEXT_LIMITS else value
-        for name, value in fields.items()
-    }
-
-
-def measured_duration(started, finished):
-    """Return seconds between two times, or None if either is missing or they are reversed."""
-    if started is None or finished is None or finished < started:
-        return None
-    return (finished - started).total_seconds()
 
 
 @functools.cache
@@ -354,7 +324,7 @@ def finish_case(case, result_status, when=None, **fields):
     finished = when or utcnow()
     fields = clip_case_text(fields)
     if fields.get("duration") is None:
-        fields["duration"] = measured_duration(case.started, finished)
+        fields["duration"] = elapsed(case.started, finished)
     values = dict(fields, result_status=result_status, finished=finished)
     deltas = difference(
         case_contribution(result_status, values["duration"], fields.get("is_flaky", False)),
@@ -544,7 +514,8 @@ def add_cases(suite, build, cases, pipe=None):
     fields = batch_fields(cases)
     shared = shared_times(cases, fields)
     fields = [field for field in fields if field not in shared]
-    limits = [(index, TEXT_LIMITS[field]) for index, field in enumerate(fields) if field in TEXT_LIMITS]
+    limits = [(index, CASE_TEXT_LIMITS[name]) for index, name in enumerate(fields)
+              if name in CASE_TEXT_LIMITS]
     defaults = [(index, ROW_DEFAULTS[field]) for index, field in enumerate(fields) if field in ROW_DEFAULTS]
     totals = dict.fromkeys(COUNTERS, 0)
     rows = []
@@ -552,7 +523,7 @@ def add_cases(suite, build, cases, pipe=None):
         row = [case.get(field) for field in fields]
         for index, limit in limits:
             if row[index] is not None and len(row[index]) > limit:
-                row[index] = truncate(row[index], limit)
+                row[index] = clip(row[index], limit)
         for index, default in defaults:
             row[index] = type(default)(row[index] or default)
         row.append(test_key(suite.name, row[0]))
