@@ -40,9 +40,11 @@ from webapp import results
 from webapp.api.payload import ValidationError
 from webapp.domain import CASE_NAME_LIMIT
 from webapp.domain import FAILING
+from webapp.domain import MAX_DURATION
 from webapp.domain import NAME_LIMIT
 from webapp.domain import STATUSES
 from webapp.domain import Status
+from webapp.domain import end_of
 from webapp.extensions import db
 from webapp.models import IdempotencyRecord
 from webapp.models import TestCase
@@ -224,6 +226,9 @@ class ReportWriter:
         self.flaky = 0
         self.merged = 0
         self.earliest = None
+        self.latest_end = None
+        self.untimed = 0.0
+        self.warnings = []
         self.pipe = InsertPipe()
 
     def add_file(self, label, stream, max_bytes):
@@ -234,6 +239,7 @@ class ReportWriter:
         """
         try:
             for parsed, cases in junit.iter_suites(stream, max_bytes=max_bytes):
+                self.warnings += [f"{label}: suite {parsed.name!r}: {warning}" for warning in parsed.warnings]
                 self.add_suite(parsed, cases)
         except junit.ReportTooLarge:
             raise RequestEntityTooLarge(
@@ -244,6 +250,7 @@ class ReportWriter:
 
     def add_suite(self, parsed, cases):
         """Store one parsed suite's cases in batches; re-reported cases are merged after."""
+        self.note_times(parsed)
         suite, names = self.suite_for(parsed)
         batch, chars, repeats = [], 0, []
         for case in cases:
@@ -276,6 +283,7 @@ class ReportWriter:
             "system_err": case.system_err,
             "attempts": case.attempts,
             "is_flaky": case.flaky,
+            "properties": case.properties,
         }
 
     def suite_for(self, parsed):
@@ -288,21 +296,37 @@ class ReportWriter:
             select(TestSuite).where(TestSuite.build_id == self.build.id, TestSuite.name == name)
         )
         if suite is None:
-            finished = None
-            if parsed.started is not None and parsed.duration is not None:
-                finished = parsed.started + timedelta(seconds=parsed.duration)
             suite = results.create_suite(
-                self.build, name, started=parsed.started, finished=finished,
-                system_out=parsed.system_out, system_err=parsed.system_err,
+                self.build, name, started=parsed.started, finished=end_of(parsed.started, parsed.duration),
+                system_out=parsed.system_out, system_err=parsed.system_err, properties=parsed.properties,
             )
             self.created += 1
             names = set()
         else:
             names = set(db.session.scalars(select(TestCase.name).where(TestCase.suite_id == suite.id)))
-        if parsed.started is not None and (self.earliest is None or parsed.started < self.earliest):
-            self.earliest = parsed.started
         self.suites[name], self.names[name] = suite, names
         return suite, names
+
+    def note_times(self, parsed):
+        """Note a suite's start and end, or its time when it has no start: they give the build's times."""
+        if parsed.started is None:
+            self.untimed += parsed.duration or 0.0
+            return
+        end = end_of(parsed.started, parsed.duration) or parsed.started
+        self.earliest = min(self.earliest or parsed.started, parsed.started)
+        self.latest_end = max(self.latest_end or end, end)
+
+    def build_times(self):
+        """When a build made from the reports started and finished.
+
+        It starts at the earliest suite timestamp and finishes at the latest suite
+        end (timestamp plus time), or at the start plus the summed times of the
+        suites without a timestamp when that is later. With no timestamp at all it
+        finishes at the upload and starts the summed suite times before.
+        """
+        if self.earliest is None:
+            return self.finished - timedelta(seconds=min(self.untimed, MAX_DURATION)), self.finished
+        return self.earliest, max(self.latest_end, end_of(self.earliest, self.untimed) or self.latest_end)
 
     def merge(self, suite, name, case):
         """Fold a re-reported case into the stored one: the new result wins, attempts add up."""
@@ -323,18 +347,21 @@ class ReportWriter:
     def reply(self):
         """What the import stored: suites touched and created, and cases per status."""
         total = sum(self.counts.values())
-        return {
+        reply = {
             "suites": len(self.suites),
             "suites_created": self.created,
             "cases": dict(total=total, **self.counts, flaky=self.flaky, merged=self.merged),
         }
+        if self.warnings:
+            reply["warnings"] = self.warnings
+        return reply
 
 
 def import_files(build, files, max_bytes, new_build=False):
     """Store every report of ``files`` (from :func:`report_files`) into ``build``; return the reply counts.
 
-    A new build takes its start from the earliest suite timestamp (else now)
-    and is marked finished. The caller commits.
+    A new build takes its start and finish from the reports' suites (see
+    :meth:`ReportWriter.build_times`). The caller commits.
     """
     writer = ReportWriter(build)
     sources = report_sources(files)
@@ -347,8 +374,7 @@ def import_files(build, files, max_bytes, new_build=False):
         raise
     writer.pipe.drain()
     if new_build:
-        build.started = writer.earliest or writer.finished
-        build.finished = max(writer.finished, build.started)
+        build.started, build.finished = writer.build_times()
     db.session.flush()
     db.session.refresh(build)
     return dict(writer.reply(), files=len(sources))

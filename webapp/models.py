@@ -7,11 +7,13 @@ cases and keeps those counters exact.
 
 import hashlib
 import hmac
+import json
 from datetime import datetime
 from datetime import timezone
 
 from flask import current_app
 from flask_login import UserMixin
+from sqlalchemy import BigInteger
 from sqlalchemy import Boolean
 from sqlalchemy import DateTime
 from sqlalchemy import Double
@@ -35,7 +37,7 @@ from webapp.domain import CASE_NAME_LIMIT
 from webapp.domain import NAME_LIMIT
 from webapp.domain import RAN
 from webapp.domain import STATUS_COUNTER
-from webapp.domain import STATUSES
+from webapp.domain import STATUSES  # noqa: F401 (webapp.api still takes it from here)
 from webapp.domain import URL_LIMIT
 from webapp.domain import USERNAME_LIMIT
 from webapp.domain import WORST_FIRST
@@ -48,6 +50,10 @@ ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
 # a hex digest: ASCII with binary comparison makes its indexes 4x smaller and grouping cheap
 TestKey = String(32).with_variant(mysql.VARCHAR(32, charset="ascii", collation="ascii_bin"), "mysql")
+# an id that may pass 2**31 (a 100,000-case import every build overflows INT after about 21,000
+# builds): BIGINT, except on SQLite, whose INTEGER is 64-bit already and must stay INTEGER to be
+# the rowid that numbers new rows
+BigId = BigInteger().with_variant(Integer(), "sqlite")
 # seconds: MySQL's plain FLOAT is single precision (7 digits), which drifts in summed
 # counters and cuts long durations; SQLite's REAL is already double
 Seconds = Float().with_variant(Double(), "mysql")
@@ -90,6 +96,31 @@ class UTCDateTime(TypeDecorator):
         if value is not None:
             value = value.replace(tzinfo=timezone.utc)
         return value
+
+
+class Properties(TypeDecorator):
+    """A suite's or case's ``<properties>``: ``(name, value)`` pairs, in order, stored as JSON text.
+
+    Text rather than a JSON column: MariaDB's JSON is LONGTEXT under another name, and
+    nothing queries inside them. Names may repeat (several ``tag`` properties), so a list, not a map.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        """MEDIUMTEXT on MySQL: 256 properties of up to 1,279 characters outgrow TEXT's 64 KB."""
+        if dialect.name == "mysql":
+            return dialect.type_descriptor(mysql.MEDIUMTEXT())
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value, dialect):
+        """Store the pairs as a JSON list of two-item lists; none at all as NULL."""
+        return json.dumps([list(pair) for pair in value], ensure_ascii=False) if value else None
+
+    def process_result_value(self, value, dialect):
+        """Read the pairs back as tuples."""
+        return [tuple(pair) for pair in json.loads(value)] if value else None
 
 
 def test_key(suite_name, case_name):
@@ -256,13 +287,14 @@ class TestSuite(CountersMixin, db.Model):
     __test__ = False
     __table_args__ = (UniqueConstraint("build_id", "name"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     build_id: Mapped[int] = mapped_column(ForeignKey("test_builds.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(exact_name(NAME_LIMIT))
     started: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
     system_out: Mapped[str | None] = mapped_column(LongText)
     system_err: Mapped[str | None] = mapped_column(LongText)
+    properties: Mapped[list | None] = mapped_column(Properties)
 
     build: Mapped[TestBuild] = relationship(back_populates="suites")
     cases: Mapped[list["TestCase"]] = relationship(
@@ -291,15 +323,15 @@ class TestCase(db.Model):
         Index("ix_test_cases_instance_id_test_key", "instance_id", "test_key", "build_id"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    suite_id: Mapped[int] = mapped_column(ForeignKey("test_suites.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    suite_id: Mapped[int] = mapped_column(BigId, ForeignKey("test_suites.id", ondelete="CASCADE"))
     build_id: Mapped[int] = mapped_column(ForeignKey("test_builds.id", ondelete="CASCADE"))
     instance_id: Mapped[int] = mapped_column(ForeignKey("test_instances.id", ondelete="CASCADE"))
     test_key: Mapped[str] = mapped_column(TestKey)
     name: Mapped[str] = mapped_column(exact_name(CASE_NAME_LIMIT))
     started: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    result_status: Mapped[str | None] = mapped_column(String(max(map(len, STATUSES))))
+    result_status: Mapped[str | None] = mapped_column(String(8))
     duration: Mapped[float | None] = mapped_column(Seconds)
     message: Mapped[str | None] = mapped_column(Text)
     details: Mapped[str | None] = mapped_column(LongText)
@@ -307,6 +339,7 @@ class TestCase(db.Model):
     system_err: Mapped[str | None] = mapped_column(LongText)
     attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     is_flaky: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    properties: Mapped[list | None] = mapped_column(Properties)
 
     suite: Mapped[TestSuite] = relationship(back_populates="cases")
 
@@ -324,7 +357,7 @@ class IdempotencyRecord(db.Model):
     __tablename__ = "idempotency_records"
     __table_args__ = (UniqueConstraint("user_id", "key"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(255))
     request_path: Mapped[str] = mapped_column(String(1024))

@@ -480,7 +480,7 @@ def kind_of(item):
 
 CASE_ROW_FIELDS = (
     "name", "started", "finished", "result_status", "duration", "message", "details",
-    "system_out", "system_err", "attempts", "is_flaky",
+    "system_out", "system_err", "attempts", "is_flaky", "properties",
 )
 # what a case row holds when the INSERT leaves a field out (the rest default to NULL)
 ROW_DEFAULTS = {"attempts": 1, "is_flaky": False}
