@@ -94,13 +94,22 @@ def like_pattern(term):
     return f"%{escaped}%"
 
 
+def contains(column, term):
+    """The condition that ``column`` holds ``term`` in any letter case, alike on every database.
+
+    Names compare exactly on MySQL (utf8mb4_bin), where LIKE then minds case, and
+    SQLite's LIKE folds ASCII letters only; so both sides are lowered. On SQLite
+    ``lower()`` is Python's, which the app registers on every connection.
+    """
+    return func.lower(column).like(like_pattern(term.lower()), escape="\\")
+
+
 def instances_page(page, search=None):
     """Instances by name, optionally those whose name or description contains ``search``."""
     condition = True
     if search:
-        pattern = like_pattern(search)
         condition = or_(
-            TestInstance.name.like(pattern, escape="\\"), TestInstance.description.like(pattern, escape="\\")
+            contains(TestInstance.name, search), contains(TestInstance.description, search)
         )
     total = db.session.scalar(select(func.count(TestInstance.id)).where(condition))
     statement = select(TestInstance).where(condition).order_by(TestInstance.name, TestInstance.id)
@@ -280,7 +289,7 @@ def suite_cases(suite, page, status=STATUS_ORDER, search=None):
     statuses = status if isinstance(status, tuple) else (status,)
     if not search:
         return cases_by_status(TestCase.suite_id, suite.id, status_counts(suite), statuses, page)
-    conditions = [TestCase.suite_id == suite.id, TestCase.name.like(like_pattern(search), escape="\\")]
+    conditions = [TestCase.suite_id == suite.id, contains(TestCase.name, search)]
     if statuses != STATUS_ORDER:
         conditions.append(status_condition(statuses[0]))
     total = db.session.scalar(select(func.count(TestCase.id)).where(*conditions))
