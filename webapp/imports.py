@@ -23,12 +23,9 @@ import gzip
 import hashlib
 import json
 import tempfile
-import threading
 from datetime import timedelta
 
-import pymysql
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import Conflict as HTTPConflict
@@ -50,6 +47,7 @@ from webapp.models import IdempotencyRecord
 from webapp.models import TestCase
 from webapp.models import TestSuite
 from webapp.models import utcnow
+from webapp.mysql_writes import InsertPipe
 
 DEFAULT_MAX_REPORT_BYTES = 512 * 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
@@ -58,8 +56,6 @@ SPOOL_CHUNK = 1024 * 1024
 # a batch is one INSERT statement: small enough for MySQL's max_allowed_packet
 BATCH_ROWS = 1000
 BATCH_TEXT_CHARS = 4 * 1024 * 1024
-# one statement of escaped rows stays well under MySQL's max_allowed_packet (16 MB by default)
-STATEMENT_CHARS = 4 * 1024 * 1024
 IDEMPOTENCY_KEY_LIMIT = 255
 
 
@@ -137,80 +133,6 @@ def report_sources(files):
         stream.seek(0)
         sources.append((label, decoded(stream, compressed)))
     return sources
-
-
-class InsertPipe:
-    """Sends an import's multi-row INSERTs from a helper thread, on the session's own connection.
-
-    The database stores one batch while the request thread parses and escapes
-    the next, so an import costs about the larger of the two rather than their
-    sum. The connection is never used by two threads at once: the request
-    thread calls :meth:`drain` before any statement of its own. Off MySQL the
-    statements simply run in the request thread.
-    """
-
-    def __init__(self):
-        self.thread = None
-        self.error = None
-
-    def prepare(self, statement, rows, tail):
-        """Escape rows into multi-row INSERTs (in this thread, while another batch is being sent).
-
-        :param tail: values that end every row (ids and times, never text with a "%"), escaped
-            once into the row template.
-        """
-        connection = db.session.connection()
-        if connection.dialect.name != "mysql":
-            return [(statement, [row + tail for row in rows])]
-        cursor = connection.connection.dbapi_connection.cursor()
-        head, _, template = statement.partition(" VALUES ")
-        marks = template.count("%s")
-        template = cursor.mogrify(template.replace("%s", "%%s", marks - len(tail)), tail)
-        statements, parts, size = [], [], 0
-        for row in rows:
-            part = cursor.mogrify(template, row)
-            parts.append(part)
-            size += len(part)
-            if size >= STATEMENT_CHARS:
-                statements.append((f"{head} VALUES {','.join(parts)}", None))
-                parts, size = [], 0
-        if parts:
-            statements.append((f"{head} VALUES {','.join(parts)}", None))
-        return statements
-
-    def start(self, statements):
-        """Send prepared statements: from a helper thread on MySQL, else at once."""
-        self.drain()
-        connection = db.session.connection()
-        if connection.dialect.name != "mysql":
-            for statement, rows in statements:
-                connection.exec_driver_sql(statement, rows)
-            return
-        cursor = connection.connection.dbapi_connection.cursor()
-        self.thread = threading.Thread(target=self.send, args=(cursor, statements), daemon=True)
-        self.thread.start()
-
-    def send(self, cursor, statements):
-        """Run the statements (helper thread); a failure waits for :meth:`drain` to raise it."""
-        try:
-            for statement, _ in statements:
-                cursor.execute(statement)
-        except Exception as error:  # raised in the request thread by drain()
-            self.error = DBAPIError.instance(statement, None, error, pymysql.MySQLError)
-        finally:
-            cursor.close()
-
-    def drain(self, quietly=False):
-        """Wait for the statements in flight; raise their error here, as SQLAlchemy would.
-
-        :param quietly: drop their error (the caller is already failing with its own).
-        """
-        if self.thread is not None:
-            self.thread.join()
-            self.thread = None
-        error, self.error = self.error, None
-        if error is not None and not quietly:
-            raise error
 
 
 class ReportWriter:

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from webapp import mysql_writes
 from webapp.domain import CASE_TEXT_LIMITS
 from webapp.domain import COUNTERS
 from webapp.domain import STATUS_COUNTER
@@ -84,20 +85,6 @@ def run(statement, parameters):
     return db.session.connection().execute(statement, parameters)
 
 
-def on_mysql():
-    """Whether the session talks to MySQL, which can update several tables in one statement."""
-    return db.session.get_bind().dialect.name == "mysql"
-
-
-def counter_values(names):
-    """SET clauses adding bound deltas ``d_<name>`` to a suite's and a build's counters at once (MySQL)."""
-    return {
-        getattr(model, name): getattr(model, name) + bindparam(f"d_{name}", type_=getattr(model, name).type)
-        for model in (TestSuite, TestBuild)
-        for name in names
-    }
-
-
 def delta_parameters(deltas):
     """The bound parameters of :func:`counter_values`."""
     return {f"d_{name}": delta for name, delta in deltas.items()}
@@ -105,17 +92,6 @@ def delta_parameters(deltas):
 
 # Statements are built once per shape and then only run with new parameters:
 # building an UPDATE and its cache key costs more than running it.
-
-
-@functools.cache
-def counters_update(names):
-    """MySQL: one UPDATE of a suite's and its build's counters (the build found through the suite)."""
-    return (
-        update(TestSuite)
-        .where(TestSuite.id == bindparam("suite_id"), TestBuild.id == TestSuite.build_id)
-        .values(counter_values(names))
-        .execution_options(synchronize_session=False)
-    )
 
 
 @functools.cache
@@ -140,8 +116,8 @@ def bump_counters(suite_id, build_id, deltas):
     if not deltas:
         return
     names = tuple(sorted(deltas))
-    if on_mysql():
-        run(counters_update(names), {"suite_id": suite_id, **delta_parameters(deltas)})
+    if mysql_writes.on_mysql():
+        run(mysql_writes.counters_update(names), {"suite_id": suite_id, **delta_parameters(deltas)})
         return
     for model, row_id in ((TestSuite, suite_id), (TestBuild, build_id)):
         run(counter_update(model, names), {"row_id": row_id, **delta_parameters(deltas)})
@@ -330,7 +306,7 @@ def finish_case(case, result_status, when=None, **fields):
         case_contribution(result_status, values["duration"], fields.get("is_flaky", False)),
         dict.fromkeys(COUNTERS, 0),
     )
-    if on_mysql():
+    if mysql_writes.on_mysql():
         finished_once = finish_case_and_count(case, values, deltas)
     else:
         bump_counters(case.suite_id, case.build_id, deltas)
@@ -357,23 +333,6 @@ def finish_case_row(case, values):
     return result.rowcount == 1
 
 
-@functools.cache
-def finish_and_count_update(names, counted):
-    """MySQL: the UPDATE of :func:`finish_case_and_count` for these case fields and counters."""
-    return (
-        update(TestCase)
-        .where(
-            TestCase.id == bindparam("case_id"),
-            TestCase.finished.is_(None),
-            TestSuite.id == TestCase.suite_id,
-            TestBuild.id == TestSuite.build_id,
-        )
-        .values({getattr(TestCase, name): bindparam(f"v_{name}", type_=getattr(TestCase, name).type)
-                 for name in names} | counter_values(counted))
-        .execution_options(synchronize_session=False)
-    )
-
-
 def finish_case_and_count(case, values, deltas):
     """MySQL: write a case's result and its counts in one multi-table UPDATE; return whether it ran.
 
@@ -383,7 +342,7 @@ def finish_case_and_count(case, values, deltas):
     (build_id, result_status) index (see the module doc). A case that has
     finished matches nothing, and nothing changes.
     """
-    statement = finish_and_count_update(tuple(sorted(values)), tuple(sorted(deltas)))
+    statement = mysql_writes.finish_and_count_update(tuple(sorted(values)), tuple(sorted(deltas)))
     parameters = {f"v_{name}": value for name, value in values.items()}
     result = run(statement, {"case_id": case.id, **parameters, **delta_parameters(deltas)})
     return result.rowcount > 0
@@ -505,7 +464,7 @@ def add_cases(suite, build, cases, pipe=None):
     bumped first, like every case write (see the module doc).
 
     :param cases: mappings with ``name`` and any of :data:`CASE_ROW_FIELDS`.
-    :param pipe: an :class:`webapp.imports.InsertPipe` that sends the INSERT while
+    :param pipe: an :class:`webapp.mysql_writes.InsertPipe` that sends the INSERT while
         the caller goes on; it is drained before the counters are bumped, so the
         connection is never used by two threads at once.
     """
