@@ -6,13 +6,13 @@ Everything here has a portable twin that SQLite uses (and MySQL could):
   build's counters in one statement, and :func:`finish_and_count_update`
   writes a case's result together with both counters, locking case, suite and
   build in that order before changing any (see :mod:`webapp.results` on
-  locks). The portable path locks the parents first and sends one UPDATE per
-  row: two to three more round trips per case write. Measured with
-  ``api_bench`` (3,000 live create/start/finish requests, the same code with
-  and without this path, on a busy shared 2-core machine): 5.6-6.1 ms of app
-  CPU and 3.5-4.4 ms of MariaDB CPU per request with it, 6.7 and 4.8 ms
-  without: about 10 % of a live request's CPU. The portable twin is
-  ``results.counter_update`` with ``results.lock_parents``.
+  locks). The portable path sends one UPDATE per row (suite, build, then the
+  case): two more round trips per case write. Measured with
+  ``api_bench`` (3,000 live create/start/finish requests; the same code with
+  and without this path, two runs each, interleaved, on a busy shared 2-core
+  machine): 5.6-6.1 ms of app CPU per request with it, 6.65-6.7 ms without,
+  and 23-33 against 21-22 requests/s; MariaDB's CPU (shared with other work)
+  was too noisy to compare. The portable twin is ``results.counter_update``.
 - **The insert pipe.** :class:`InsertPipe` sends an import's multi-row
   INSERTs from a helper thread while the request thread parses the next
   batch. Measured with ``import_bench`` (100,000 cases, best of 2-3 runs
