@@ -120,3 +120,23 @@ def test_properties_are_stored_and_shown_on_the_case_page(app, api, client, auth
         "suite",
     ]
     assert "<b>bold" not in rows
+
+
+def test_properties_are_in_the_api_case_and_suite_json(app, api):
+    """Does the API return a case's and a suite's properties as name/value objects, and null without?"""
+    with app.app_context():
+        instance_id = make_instance().id
+    build = api.post(
+        f"/api/test-instance/{instance_id}/import/", data=PROPERTIES_REPORT, headers=XML
+    ).get_json()
+    suites_url = f"/api/test-instance/{instance_id}/test-build/{build['build']['id']}/test-suite/"
+    suite = api.get(suites_url).get_json()["results"][0]
+    assert suite["properties"] == [{"name": "browser", "value": "firefox"}, {"name": "tag", "value": "smoke"}]
+    cases = {
+        case["name"]: case for case in api.get(f"{suites_url}{suite['id']}/test-case/").get_json()["results"]
+    }
+    assert cases["test_cart"]["properties"] == [
+        {"name": "ticket", "value": "GB-7"},
+        {"name": "xss", "value": "<b>bold</b>"},
+    ]
+    assert cases["test_plain"]["properties"] is None
