@@ -6,6 +6,7 @@ test that uses it on both databases.
 """
 
 import base64
+import contextlib
 import functools
 import os
 import uuid
@@ -108,48 +109,50 @@ def empty_all_tables():
             connection.execute(table.delete())
 
 
-@pytest.fixture(params=["sqlite", "mysql"])
-def app(request, database_urls, tmp_path, monkeypatch):
-    """The app on a freshly emptied database; runs once per backend."""
-    url = database_urls[request.param]
+def database_url(database_urls, backend):
+    """The session's database of ``backend`` ("sqlite" or "mysql"); skip when MySQL is not there."""
+    url = database_urls[backend]
     if url is None:
         pytest.skip(database_urls.get("mysql_skip_reason", "MySQL not configured"))
+    return url
+
+
+@contextlib.contextmanager
+def app_on(url, tmp_path, monkeypatch, **settings):
+    """An app on ``url`` with ``settings`` over the test ones, every table emptied before and after.
+
+    The one way tests make an app on the session's databases: the fixtures below,
+    and any test that needs other settings (CSRF on, rate limits, ...).
+    """
     monkeypatch.setenv("GREENBAR_INSTANCE_PATH", str(tmp_path))
-    application = create_app(settings_for(url, str(tmp_path)))
+    application = create_app({**settings_for(url, str(tmp_path)), **settings})
     with application.app_context():
         empty_all_tables()
     yield application
     with application.app_context():
         empty_all_tables()
         db.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def app(request, database_urls, tmp_path, monkeypatch):
+    """The app on a freshly emptied database; runs once per backend."""
+    with app_on(database_url(database_urls, request.param), tmp_path, monkeypatch) as application:
+        yield application
 
 
 @pytest.fixture
 def sqlite_app(database_urls, tmp_path, monkeypatch):
     """The app on SQLite only, for tests whose subject is not the database."""
-    monkeypatch.setenv("GREENBAR_INSTANCE_PATH", str(tmp_path))
-    application = create_app(settings_for(database_urls["sqlite"], str(tmp_path)))
-    with application.app_context():
-        empty_all_tables()
-    yield application
-    with application.app_context():
-        empty_all_tables()
-        db.engine.dispose()
+    with app_on(database_url(database_urls, "sqlite"), tmp_path, monkeypatch) as application:
+        yield application
 
 
 @pytest.fixture
 def mysql_app(database_urls, tmp_path, monkeypatch):
     """The app on MySQL only, for concurrency tests SQLite cannot express."""
-    if database_urls["mysql"] is None:
-        pytest.skip(database_urls.get("mysql_skip_reason", "MySQL not configured"))
-    monkeypatch.setenv("GREENBAR_INSTANCE_PATH", str(tmp_path))
-    application = create_app(settings_for(database_urls["mysql"], str(tmp_path)))
-    with application.app_context():
-        empty_all_tables()
-    yield application
-    with application.app_context():
-        empty_all_tables()
-        db.engine.dispose()
+    with app_on(database_url(database_urls, "mysql"), tmp_path, monkeypatch) as application:
+        yield application
 
 
 @pytest.fixture

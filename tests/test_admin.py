@@ -9,13 +9,11 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 
+from tests.conftest import app_on
 from tests.conftest import basic_auth
-from tests.conftest import empty_all_tables
-from tests.conftest import settings_for
 from tests.factories import make_instance
 from tests.factories import make_run
 from tests.factories import make_user
-from webapp import create_app
 from webapp.extensions import db
 from webapp.models import ApiToken
 from webapp.models import TestBuild
@@ -496,17 +494,11 @@ def test_admin_cannot_lock_themselves_out(app, client, auth):
 @pytest.fixture
 def csrf_admin_app(database_urls, tmp_path, monkeypatch):
     """The app on SQLite with CSRF on, and an admin account."""
-    monkeypatch.setenv("GREENBAR_INSTANCE_PATH", str(tmp_path))
-    settings = dict(settings_for(database_urls["sqlite"], str(tmp_path)), WTF_CSRF_ENABLED=True)
-    application = create_app(settings)
-    with application.app_context():
-        empty_all_tables()
-        make_user("root", role="admin", password="root-password")
-        make_instance("alpha")
-    yield application
-    with application.app_context():
-        empty_all_tables()
-        db.engine.dispose()
+    with app_on(database_urls["sqlite"], tmp_path, monkeypatch, WTF_CSRF_ENABLED=True) as application:
+        with application.app_context():
+            make_user("root", role="admin", password="root-password")
+            make_instance("alpha")
+        yield application
 
 
 def test_admin_forms_need_the_csrf_token(csrf_admin_app):

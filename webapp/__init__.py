@@ -102,10 +102,17 @@ def register_request_id(app):
 
 @event.listens_for(Engine, "connect")
 def enforce_sqlite_foreign_keys(dbapi_connection, connection_record):
-    """SQLite ignores ON DELETE CASCADE unless foreign keys are switched on per connection."""
+    """Set up each SQLite connection: foreign keys (else no ON DELETE CASCADE), WAL, a lock wait, lower()."""
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
+        # SQLite's own lower() folds ASCII letters only; searches lower both sides (queries.contains)
+        dbapi_connection.create_function("lower", 1, unicode_lower, deterministic=True)
+
+
+def unicode_lower(text):
+    """Python's lower(), for SQLite: every script's letters, not only ASCII."""
+    return text.lower() if isinstance(text, str) else text

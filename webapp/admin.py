@@ -42,13 +42,13 @@ from wtforms.validators import Optional
 from wtforms.validators import ValidationError
 
 from webapp import results
+from webapp.domain import STATUSES
 from webapp.exceptions import Conflict
 from webapp.extensions import db
 from webapp.extensions import login_manager
 from webapp.forms import PASSWORD_MAX
 from webapp.forms import PASSWORD_MIN
 from webapp.models import ROLES
-from webapp.models import STATUSES
 from webapp.models import ApiToken
 from webapp.models import TestBuild
 from webapp.models import TestCase

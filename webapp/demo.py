@@ -4,6 +4,7 @@ import random
 from datetime import timedelta
 
 from webapp import results
+from webapp.domain import FAILING
 from webapp.models import utcnow
 
 PRODUCTS = {
@@ -39,7 +40,7 @@ def case_result(rng, name, build_index, flaky_names, broken_names):
         row["result_status"] = "SKIPPED"
         row["duration"] = 0.0
         row["message"] = "skipped: needs a device farm"
-    if row["result_status"] in ("FAILED", "ERROR"):
+    if row["result_status"] in FAILING:
         code = rng.choice([500, 502, 404])
         module = name.split(".")[0]
         row["details"] = TRACEBACK.format(module=module, line=rng.randint(10, 400), name=name, code=code)

@@ -10,6 +10,7 @@ from Greenbar.
 import enum
 import re
 from datetime import datetime
+from datetime import timedelta
 from datetime import timezone
 
 
@@ -23,9 +24,10 @@ class Status(enum.StrEnum):
 
 
 STATUSES = tuple(Status)
-# a failing case breaks the build; a case that ran counts towards the pass rate (skips do not)
-FAILING = frozenset({Status.FAILED, Status.ERROR})
-RAN = frozenset({Status.SUCCESS, Status.FAILED, Status.ERROR})
+# a failing case breaks the build; a case that ran counts towards the pass rate (skips do not).
+# Tuples, not frozensets: they go into SQL IN lists, which should read the same in every process.
+FAILING = (Status.FAILED, Status.ERROR)
+RAN = (Status.SUCCESS, Status.FAILED, Status.ERROR)
 # the worst status of a suite or build names it: ERROR beats FAILED beats SUCCESS beats SKIPPED
 WORST_FIRST = (Status.ERROR, Status.FAILED, Status.SUCCESS, Status.SKIPPED)
 
@@ -70,6 +72,7 @@ MAX_YEAR = 2999
 MIN_TIME = datetime(MIN_YEAR, 1, 1, tzinfo=timezone.utc)
 MAX_TIME = datetime(MAX_YEAR + 1, 1, 1, tzinfo=timezone.utc)
 MAX_EPOCH = int(MAX_TIME.timestamp())  # Unix seconds
+MAX_DURATION = 10**9  # seconds (31 years): longer is a client's bug, not a test
 # ISO 8601 times, up to microseconds, with an offset within a day or none (meaning UTC). The
 # OpenAPI document states RFC 3339 (a "T" and an offset); a space for the "T" and no offset are
 # accepted too, since that is what Python's isoformat() writes.
@@ -136,6 +139,13 @@ def clip_case_text(fields):
         name: clip(value, CASE_TEXT_LIMITS[name]) if name in CASE_TEXT_LIMITS else value
         for name, value in fields.items()
     }
+
+
+def end_of(started, seconds):
+    """The time ``seconds`` after ``started``; None if either is unknown or it passes :data:`MAX_TIME`."""
+    if started is None or seconds is None or seconds > (MAX_TIME - started).total_seconds():
+        return None
+    return started + timedelta(seconds=seconds)
 
 
 def elapsed(started, finished):

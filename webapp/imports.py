@@ -21,37 +21,36 @@ Rules worth knowing (also in the README):
 
 import gzip
 import hashlib
-import threading
 from datetime import timedelta
 
-import pymysql
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
 
 from webapp import junit
 from webapp import results
+from webapp.domain import CASE_NAME_LIMIT
+from webapp.domain import FAILING
+from webapp.domain import MAX_DURATION
+from webapp.domain import NAME_LIMIT
+from webapp.domain import STATUSES
+from webapp.domain import Status
+from webapp.domain import end_of
 from webapp.exceptions import Conflict
 from webapp.exceptions import ReportTooLarge
 from webapp.exceptions import ValidationError
 from webapp.extensions import db
-from webapp.models import STATUSES
 from webapp.models import IdempotencyRecord
 from webapp.models import TestCase
 from webapp.models import TestSuite
 from webapp.models import utcnow
+from webapp.mysql_writes import InsertPipe
 
 DEFAULT_MAX_REPORT_BYTES = 512 * 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 # a batch is one INSERT statement: small enough for MySQL's max_allowed_packet
 BATCH_ROWS = 1000
 BATCH_TEXT_CHARS = 4 * 1024 * 1024
-# one statement of escaped rows stays well under MySQL's max_allowed_packet (16 MB by default)
-STATEMENT_CHARS = 4 * 1024 * 1024
-SUITE_NAME_LIMIT = 255
-CASE_NAME_LIMIT = 512
-FAILING = ("FAILED", "ERROR")
 
 
 def fit_name(name, limit):
@@ -98,80 +97,6 @@ def report_sources(files):
     return sources
 
 
-class InsertPipe:
-    """Sends an import's multi-row INSERTs from a helper thread, on the session's own connection.
-
-    The database stores one batch while the request thread parses and escapes
-    the next, so an import costs about the larger of the two rather than their
-    sum. The connection is never used by two threads at once: the request
-    thread calls :meth:`drain` before any statement of its own. Off MySQL the
-    statements simply run in the request thread.
-    """
-
-    def __init__(self):
-        self.thread = None
-        self.error = None
-
-    def prepare(self, statement, rows, tail):
-        """Escape rows into multi-row INSERTs (in this thread, while another batch is being sent).
-
-        :param tail: values that end every row (ids and times, never text with a "%"), escaped
-            once into the row template.
-        """
-        connection = db.session.connection()
-        if connection.dialect.name != "mysql":
-            return [(statement, [row + tail for row in rows])]
-        cursor = connection.connection.dbapi_connection.cursor()
-        head, _, template = statement.partition(" VALUES ")
-        marks = template.count("%s")
-        template = cursor.mogrify(template.replace("%s", "%%s", marks - len(tail)), tail)
-        statements, parts, size = [], [], 0
-        for row in rows:
-            part = cursor.mogrify(template, row)
-            parts.append(part)
-            size += len(part)
-            if size >= STATEMENT_CHARS:
-                statements.append((f"{head} VALUES {','.join(parts)}", None))
-                parts, size = [], 0
-        if parts:
-            statements.append((f"{head} VALUES {','.join(parts)}", None))
-        return statements
-
-    def start(self, statements):
-        """Send prepared statements: from a helper thread on MySQL, else at once."""
-        self.drain()
-        connection = db.session.connection()
-        if connection.dialect.name != "mysql":
-            for statement, rows in statements:
-                connection.exec_driver_sql(statement, rows)
-            return
-        cursor = connection.connection.dbapi_connection.cursor()
-        self.thread = threading.Thread(target=self.send, args=(cursor, statements), daemon=True)
-        self.thread.start()
-
-    def send(self, cursor, statements):
-        """Run the statements (helper thread); a failure waits for :meth:`drain` to raise it."""
-        try:
-            for statement, _ in statements:
-                cursor.execute(statement)
-        except Exception as error:  # raised in the request thread by drain()
-            self.error = DBAPIError.instance(statement, None, error, pymysql.MySQLError)
-        finally:
-            cursor.close()
-
-    def drain(self, quietly=False):
-        """Wait for the statements in flight; raise their error here, as SQLAlchemy would.
-
-        :param quietly: drop their error (the caller is already failing with its own).
-        """
-        if self.thread is not None:
-            self.thread.join()
-            self.thread = None
-        error, self.error = self.error, None
-        if error is not None and not quietly:
-            raise error
-
-
 class ReportWriter:
     """Stores the suites of one or more parsed reports into one build, in the caller's transaction."""
 
@@ -185,6 +110,9 @@ class ReportWriter:
         self.flaky = 0
         self.merged = 0
         self.earliest = None
+        self.latest_end = None
+        self.untimed = 0.0
+        self.warnings = []
         self.pipe = InsertPipe()
 
     def add_file(self, label, stream, max_bytes):
@@ -195,6 +123,7 @@ class ReportWriter:
         """
         try:
             for parsed, cases in junit.iter_suites(stream, max_bytes=max_bytes):
+                self.warnings += [f"{label}: suite {parsed.name!r}: {warning}" for warning in parsed.warnings]
                 self.add_suite(parsed, cases)
         except junit.ReportTooLarge:
             raise ReportTooLarge(
@@ -205,6 +134,7 @@ class ReportWriter:
 
     def add_suite(self, parsed, cases):
         """Store one parsed suite's cases in batches; re-reported cases are merged after."""
+        self.note_times(parsed)
         suite, names = self.suite_for(parsed)
         batch, chars, repeats = [], 0, []
         for case in cases:
@@ -237,11 +167,12 @@ class ReportWriter:
             "system_err": case.system_err,
             "attempts": case.attempts,
             "is_flaky": case.flaky,
+            "properties": case.properties,
         }
 
     def suite_for(self, parsed):
         """The stored suite for a parsed one and the case names it holds, creating it when new."""
-        name = fit_name(parsed.name, SUITE_NAME_LIMIT)
+        name = fit_name(parsed.name, NAME_LIMIT)
         if name in self.suites:
             return self.suites[name], self.names[name]
         self.pipe.drain()
@@ -249,21 +180,37 @@ class ReportWriter:
             select(TestSuite).where(TestSuite.build_id == self.build.id, TestSuite.name == name)
         )
         if suite is None:
-            finished = None
-            if parsed.started is not None and parsed.duration is not None:
-                finished = parsed.started + timedelta(seconds=parsed.duration)
             suite = results.create_suite(
-                self.build, name, started=parsed.started, finished=finished,
-                system_out=parsed.system_out, system_err=parsed.system_err,
+                self.build, name, started=parsed.started, finished=end_of(parsed.started, parsed.duration),
+                system_out=parsed.system_out, system_err=parsed.system_err, properties=parsed.properties,
             )
             self.created += 1
             names = set()
         else:
             names = set(db.session.scalars(select(TestCase.name).where(TestCase.suite_id == suite.id)))
-        if parsed.started is not None and (self.earliest is None or parsed.started < self.earliest):
-            self.earliest = parsed.started
         self.suites[name], self.names[name] = suite, names
         return suite, names
+
+    def note_times(self, parsed):
+        """Note a suite's start and end, or its time when it has no start: they give the build's times."""
+        if parsed.started is None:
+            self.untimed += parsed.duration or 0.0
+            return
+        end = end_of(parsed.started, parsed.duration) or parsed.started
+        self.earliest = min(self.earliest or parsed.started, parsed.started)
+        self.latest_end = max(self.latest_end or end, end)
+
+    def build_times(self):
+        """When a build made from the reports started and finished.
+
+        It starts at the earliest suite timestamp and finishes at the latest suite
+        end (timestamp plus time), or at the start plus the summed times of the
+        suites without a timestamp when that is later. With no timestamp at all it
+        finishes at the upload and starts the summed suite times before.
+        """
+        if self.earliest is None:
+            return self.finished - timedelta(seconds=min(self.untimed, MAX_DURATION)), self.finished
+        return self.earliest, max(self.latest_end, end_of(self.earliest, self.untimed) or self.latest_end)
 
     def merge(self, suite, name, case):
         """Fold a re-reported case into the stored one: the new result wins, attempts add up."""
@@ -271,7 +218,7 @@ class ReportWriter:
         stored = db.session.scalar(
             select(TestCase).where(TestCase.suite_id == suite.id, TestCase.name == name)
         )
-        flaky = case.status == "SUCCESS" and (
+        flaky = case.status == Status.SUCCESS and (
             case.flaky or stored.is_flaky or stored.result_status in FAILING
         )
         fields = self.row(name, case)
@@ -284,18 +231,21 @@ class ReportWriter:
     def reply(self):
         """What the import stored: suites touched and created, and cases per status."""
         total = sum(self.counts.values())
-        return {
+        reply = {
             "suites": len(self.suites),
             "suites_created": self.created,
             "cases": dict(total=total, **self.counts, flaky=self.flaky, merged=self.merged),
         }
+        if self.warnings:
+            reply["warnings"] = self.warnings
+        return reply
 
 
 def import_files(build, files, max_bytes, new_build=False):
     """Store every report of ``files`` (from :func:`report_files`) into ``build``; return the reply counts.
 
-    A new build takes its start from the earliest suite timestamp (else now)
-    and is marked finished. The caller commits.
+    A new build takes its start and finish from the reports' suites (see
+    :meth:`ReportWriter.build_times`). The caller commits.
     """
     writer = ReportWriter(build)
     sources = report_sources(files)
@@ -308,8 +258,7 @@ def import_files(build, files, max_bytes, new_build=False):
         raise
     writer.pipe.drain()
     if new_build:
-        build.started = writer.earliest or writer.finished
-        build.finished = max(writer.finished, build.started)
+        build.started, build.finished = writer.build_times()
     db.session.flush()
     db.session.refresh(build)
     return dict(writer.reply(), files=len(sources))

@@ -74,12 +74,16 @@ Re-runs and flakiness
     last failed attempt when one was recorded.
 
 Times
-    ``time`` is seconds.  Missing, empty, unreadable ("N/A"), negative or
-    non-finite values give ``None``.  "1,234.5" and "1,234" use commas as
-    thousands separators (Surefire's own time format); "0,5" is a decimal
-    comma.  A suite ``timestamp`` is ISO 8601, with or without an offset;
-    a naive one is taken as UTC.  ``started`` is always an aware UTC datetime
-    or ``None`` (the innermost suite element with a readable timestamp).  A
+    ``time`` is seconds.  Missing, empty, unreadable ("N/A"), negative
+    values and values above ``MAX_DURATION`` (10^9 s, the API's bound) give
+    ``None``.  "1,234.5" and "1,234" use commas as thousands separators
+    (Surefire's own time format); "0,5" is a decimal comma.  A suite
+    ``timestamp`` is ISO 8601, with or without an offset; a naive one is
+    taken as UTC.  ``started`` is always an aware UTC datetime
+    or ``None`` (the innermost suite element with a readable timestamp in the
+    API's range, 1970 to 2999, its end included).  A timestamp that is
+    unreadable or out of that range is dropped, and the suite's ``warnings``
+    say so.  A
     suite's ``duration`` is its readable ``time`` attribute when the
     ParsedSuite comes from exactly one ``<testsuite>`` element holding only
     its cases, else the sum of its cases' known durations (None if none is).
@@ -90,7 +94,8 @@ limit)
     ``OUTPUT_LIMIT`` for each case's or suite's system-out and system-err
     (all such elements of one case or suite joined), ``DETAILS_LIMIT`` for
     failure details, ``MESSAGE_LIMIT`` for messages, ``PROPERTY_VALUE_LIMIT``
-    per property value and ``MAX_PROPERTIES`` properties per suite or case.
+    per property value (``PROPERTY_NAME_LIMIT`` per name) and ``MAX_PROPERTIES``
+    properties per suite or case.
     Suites nested deeper than ``MAX_SUITE_DEPTH`` make the report refused.
 """
 
@@ -105,16 +110,27 @@ from datetime import timezone
 
 from lxml import etree
 
-SUCCESS = "SUCCESS"
-FAILED = "FAILED"
-ERROR = "ERROR"
-SKIPPED = "SKIPPED"
+from webapp.domain import DETAILS_LIMIT
+from webapp.domain import MAX_DURATION
+from webapp.domain import MAX_PROPERTIES
+from webapp.domain import MAX_TIME
+from webapp.domain import MAX_YEAR
+from webapp.domain import MESSAGE_LIMIT
+from webapp.domain import MIN_TIME
+from webapp.domain import MIN_YEAR
+from webapp.domain import OUTPUT_LIMIT
+from webapp.domain import PROPERTY_NAME_LIMIT
+from webapp.domain import PROPERTY_VALUE_LIMIT
+from webapp.domain import Status
+from webapp.domain import clip
+from webapp.domain import cut_middle
+from webapp.domain import end_of
 
-OUTPUT_LIMIT = 64 * 1024
-DETAILS_LIMIT = 64 * 1024
-MESSAGE_LIMIT = 4096  # the same limits as the API's write path (webapp.results)
-PROPERTY_VALUE_LIMIT = 1024
-MAX_PROPERTIES = 256
+SUCCESS = Status.SUCCESS
+FAILED = Status.FAILED
+ERROR = Status.ERROR
+SKIPPED = Status.SKIPPED
+
 # real reports nest suites a few levels deep (PHPUnit 4, Robot one per
 # directory); suite paths cost memory quadratic in the depth, so cap it.
 MAX_SUITE_DEPTH = 64
@@ -132,8 +148,6 @@ _RESULT_TAGS = {"skipped": SKIPPED, "failure": FAILED, "error": ERROR}
 _RANK = {SKIPPED: 1, FAILED: 2, ERROR: 3}
 _FLAKY_TAGS = frozenset({"flakyFailure", "flakyError"})
 _RERUN_TAGS = frozenset({"rerunFailure", "rerunError"})
-_INF = math.inf
-_BEFORE_ROOT = object()
 
 
 class ReportError(ValueError):
@@ -154,6 +168,7 @@ class ParsedSuite:
     properties: list[tuple[str, str]] = field(default_factory=list)
     system_out: str | None = None
     system_err: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -184,6 +199,7 @@ def iter_suites(fileobj, *, max_bytes=None) -> Iterator[tuple[ParsedSuite, list[
     """
     reader = _GuardedReader(fileobj, max_bytes)
     target = _Target()
+    grouper = target.suites
     parser = etree.XMLParser(
         target=target,
         # "internal" never fetches an external entity; with False libxml2 hands
@@ -199,8 +215,8 @@ def iter_suites(fileobj, *, max_bytes=None) -> Iterator[tuple[ParsedSuite, list[
     try:
         while chunk := reader.read(CHUNK_SIZE):
             parser.feed(chunk)
-            if target.ready:
-                ready, target.ready = target.ready, []
+            if grouper.ready:
+                ready, grouper.ready = grouper.ready, []
                 _resume_gc(gc_was_enabled)
                 yield from ready
                 gc_was_enabled = _pause_gc()
@@ -209,7 +225,7 @@ def iter_suites(fileobj, *, max_bytes=None) -> Iterator[tuple[ParsedSuite, list[
         raise _syntax_error(exc, reader) from None
     finally:
         _resume_gc(gc_was_enabled)
-    yield from target.ready
+    yield from grouper.ready
 
 
 def _pause_gc():
@@ -349,10 +365,10 @@ class _Text:
         """The text within the limit, or None when it is blank."""
         text = "".join(self.parts)
         if self.head is not None:
-            return _cut_middle(self.head, text, len(self.head) + self.cut + len(text), self.limit)
+            return cut_middle(self.head, text, len(self.head) + self.cut + len(text), self.limit)
         if not text or text.isspace():
             return None
-        return _clip(text, self.limit)
+        return clip(text, self.limit)
 
 
 class _SuiteInfo:
@@ -396,66 +412,205 @@ class _Group:
         self.err = []
 
 
-class _Target:
-    """lxml parser target: turns start/end/data callbacks into suites of cases.
+class _PropertyReader:
+    """Reads the <property> elements of one <properties> list into ``(name, value)`` pairs.
 
-    ``start``, ``end`` and ``data`` run once per element or text piece, so a
-    passing case (one start, one end, one whitespace data) takes the short
-    paths at their top; everything rarer is in the ``_``-methods.
+    A value is the ``value`` attribute, or else the element's text; names and
+    values are clipped, and a list keeps at most ``MAX_PROPERTIES`` pairs.
     """
+
+    __slots__ = ("into", "name", "text")
+
+    def __init__(self):
+        self.into = None
+        self.name = None
+        self.text = None
+
+    def start(self, attrib):
+        """A <property> opens: keep its value, or return the sink its text goes to."""
+        self.name = self.text = None
+        name = attrib.get("name")
+        if not name or len(self.into) >= MAX_PROPERTIES:
+            return None
+        name = clip(name, PROPERTY_NAME_LIMIT)
+        value = attrib.get("value")
+        if value is not None:
+            self.into.append((name, clip(value, PROPERTY_VALUE_LIMIT)))
+            return None
+        self.name, self.text = name, _Text(PROPERTY_VALUE_LIMIT)
+        return self.text
+
+    def end(self):
+        """A <property> closes: keep the value its text gave."""
+        if self.name is not None:
+            self.into.append((self.name, self.text.value() or ""))
+        self.name = self.text = None
+
+
+class _CaseBuilder:
+    """Builds one ParsedCase from a <testcase> element and the elements inside it.
+
+    ``open`` reads the case's attributes; ``child_start`` and ``child_end`` the
+    results, re-runs, outputs and properties inside it, leaving in ``sink`` the
+    text that character data goes to; ``close`` applies them and hands the case over.
+    """
+
+    __slots__ = ("case", "sink", "properties", "depth", "dirty", "child_tag", "child_sink",
+                 "result", "result_rank", "details", "flaky", "flaky_details", "out", "err")
+
+    def __init__(self):
+        self.case = None
+        self.sink = None
+        self.properties = _PropertyReader()
+        self._forget()
+
+    def open(self, attrib):
+        """A <testcase> opens: its name, classname, duration and a skip ``status`` attribute."""
+        get = attrib.get
+        time_text = get("time")
+        try:
+            duration = float(time_text)
+            if not 0.0 <= duration <= MAX_DURATION:
+                duration = None
+        except (TypeError, ValueError):
+            duration = _seconds(time_text)
+        self.case = ParsedCase(get("name") or UNNAMED_CASE, get("classname") or get("class") or "",
+                               SUCCESS, duration)
+        status = get("status")
+        if status is not None and status.lower() in _SKIP_STATUS_ATTRS:
+            self.case.status = SKIPPED
+
+    def child_start(self, tag, attrib):
+        """An element inside the case opens."""
+        self.depth += 1
+        self.dirty = True
+        if self.depth == 1:
+            self.child_tag = tag
+            self.sink = self.child_sink = self._child_sink(tag, attrib)
+        elif self.depth == 2:
+            if tag == "stackTrace" and self.child_tag in _FLAKY_TAGS:
+                self.sink = self.flaky_details = _Text(DETAILS_LIMIT)
+            elif tag == "property" and self.properties.into is not None:
+                self.sink = self.properties.start(attrib)
+
+    def _child_sink(self, tag, attrib):
+        """Take in a direct child of the case; return where its text goes, if anywhere."""
+        if tag in _RESULT_TAGS:
+            status = _RESULT_TAGS[tag]
+            if _RANK[status] > self.result_rank:
+                self.result_rank = _RANK[status]
+                self.result = (status, attrib.get("message"), attrib.get("type"))
+                self.details = _Text(DETAILS_LIMIT)
+                return self.details
+        elif tag in _FLAKY_TAGS:
+            self.case.attempts += 1
+            self.flaky = (attrib.get("message"), attrib.get("type"))
+            self.flaky_details = None
+        elif tag in _RERUN_TAGS:
+            self.case.attempts += 1
+        elif tag == "system-out":
+            self.out = self.out or _Text(OUTPUT_LIMIT)
+            return self.out
+        elif tag == "system-err":
+            self.err = self.err or _Text(OUTPUT_LIMIT)
+            return self.err
+        elif tag == "properties":
+            if self.case.properties is None:
+                self.case.properties = []
+            self.properties.into = self.case.properties
+        return None
+
+    def child_end(self, tag):
+        """An element inside the case closes."""
+        if self.depth == 1:
+            self.sink = None
+            self.properties.into = None
+        elif self.depth == 2:
+            if tag == "property" and self.properties.into is not None:
+                self.properties.end()
+            self.sink = self.child_sink
+        self.depth -= 1
+
+    def close(self):
+        """The <testcase> closes: apply what its children said and hand the case over."""
+        case, self.case = self.case, None
+        if self.dirty:
+            if self.result is not None:
+                status, message, error_type = self.result
+                case.status = status
+                _describe(case, message, error_type, self.details.value())
+            elif self.flaky is not None:
+                case.flaky = True
+                details = self.flaky_details.value() if self.flaky_details is not None else None
+                _describe(case, self.flaky[0], self.flaky[1], details)
+            if self.out is not None:
+                case.system_out = self.out.value()
+            if self.err is not None:
+                case.system_err = self.err.value()
+            self._forget()
+        return case
+
+    def _forget(self):
+        """Forget the children of the last case."""
+        self.depth = 0
+        self.dirty = False
+        self.child_tag = self.child_sink = None
+        self.result = None
+        self.result_rank = 0
+        self.details = self.flaky = self.flaky_details = None
+        self.out = self.err = None
+
+
+class _SuiteGrouper:
+    """Tracks the open <testsuite> elements and sorts finished cases into suites by name.
+
+    A case's suite name is its classname when that is a real grouping key, else
+    the path of the suites around it (see the module doc). When a top-level
+    suite closes, the suites its cases formed are queued in ``ready``.
+    """
+
+    __slots__ = ("ready", "stack", "loose", "root_attrib", "groups", "fallback", "last_key", "last_cases")
 
     def __init__(self):
         self.ready = []
         self.stack = []
-        self.groups = {}
         self.loose = None
         self.root_attrib = {}
-        self.pending_property = None
-        self.case = _BEFORE_ROOT
-        self.depth = 0
-        self.sink = None
-        self.props = None
+        self.groups = {}
         self.fallback = UNNAMED_SUITE
         self.last_key = None
         self.last_cases = None
-        self._reset_outcome()
 
-    def start(self, tag, attrib):
-        """An element opens."""
-        if tag == "testcase" and self.case is None:
-            get = attrib.get
-            time_text = get("time")
-            try:
-                duration = float(time_text)
-                if not 0.0 <= duration < _INF:
-                    duration = None
-            except (TypeError, ValueError):
-                duration = _seconds(time_text)
-            self.case = ParsedCase(
-                get("name") or UNNAMED_CASE, get("classname") or get("class") or "", SUCCESS, duration
-            )
-            status = get("status")
-            if status is not None and status.lower() in _SKIP_STATUS_ATTRS:
-                self.case.status = SKIPPED
-        elif self.case is None:
-            self._outer_start(tag, attrib)
-        elif self.case is _BEFORE_ROOT:
-            self._root_start(tag, attrib)
-        else:
-            self._case_child_start(tag, attrib)
+    def open_root(self, attrib):
+        """A <testsuites> root opens: cases directly under it belong to it."""
+        self.root_attrib = dict(attrib)
+        self._use(self.current())
 
-    def end(self, tag):
-        """An element closes."""
-        case = self.case
-        if case is None:
-            self._outer_end(tag)
-            return
-        if self.depth:
-            self._case_child_end(tag)
-            return
-        if self.dirty:
-            self._finish_outcome(case)
-        self.case = None
+    def open_suite(self, attrib):
+        """A <testsuite> opens."""
+        if len(self.stack) >= MAX_SUITE_DEPTH:
+            raise ReportError(f"suites are nested more than {MAX_SUITE_DEPTH} levels deep")
+        info = _SuiteInfo(attrib, self.stack[-1] if self.stack else None)
+        self.stack.append(info)
+        self._use(info)
+
+    def close_suite(self):
+        """A <testsuite> closes; a top-level one hands out its suites."""
+        self.stack.pop()
+        if not self.stack:
+            self.flush()
+        self._use(self.current())
+
+    def current(self):
+        """The innermost open suite, or the root standing in for one."""
+        if self.stack:
+            return self.stack[-1]
+        if self.loose is None:
+            self.loose = _SuiteInfo(self.root_attrib, None)
+        return self.loose
+
+    def add(self, case):
+        """File a finished case under its suite name, merging it with an earlier record of it."""
         name = case.name
         key = case.classname
         if (
@@ -471,185 +626,8 @@ class _Target:
         if earlier is not case:
             self.last_cases[name] = _merge(earlier, case)
 
-    def data(self, text):
-        """Character data arrives (in pieces); keep it only inside stored elements."""
-        if self.sink is not None:
-            self.sink.add(text)
-
-    def doctype(self, *_declaration):
-        """Refuse any DOCTYPE that the prolog scan did not already catch."""
-        raise _doctype_error()
-
-    def close(self):
-        """The document ended: hand out cases that sat directly under <testsuites>."""
-        self._flush()
-
-    def _root_start(self, tag, attrib):
-        """Check the root element; it must be <testsuites> or <testsuite>."""
-        if tag not in _ROOT_TAGS:
-            raise ReportError(
-                f"not a JUnit report: the root element is <{tag}>, expected <testsuites> or <testsuite>"
-            )
-        self.case = None
-        if tag == "testsuite":
-            self._outer_start(tag, attrib)
-        else:
-            self.root_attrib = dict(attrib)
-            self.fallback = self._current_suite().path or UNNAMED_SUITE
-
-    def _outer_start(self, tag, attrib):
-        """An element outside any case: a suite or one of its suite-level children."""
-        if tag == "testsuite":
-            if len(self.stack) >= MAX_SUITE_DEPTH:
-                raise ReportError(f"suites are nested more than {MAX_SUITE_DEPTH} levels deep")
-            parent = self.stack[-1] if self.stack else None
-            info = _SuiteInfo(attrib, parent)
-            self.stack.append(info)
-            self._use_suite(info)
-        elif tag == "properties":
-            self.props = self._current_suite().properties
-        elif tag == "property" and self.props is not None:
-            self._add_property(self.props, attrib)
-        elif tag == "system-out":
-            info = self._current_suite()
-            info.out = self.sink = info.out or _Text(OUTPUT_LIMIT)
-        elif tag == "system-err":
-            info = self._current_suite()
-            info.err = self.sink = info.err or _Text(OUTPUT_LIMIT)
-
-    def _outer_end(self, tag):
-        """An element outside any case closes."""
-        if tag == "testsuite":
-            self.stack.pop()
-            if not self.stack:
-                self._flush()
-            self._use_suite(self._current_suite())
-        elif tag == "properties":
-            self.props = None
-        elif tag == "property" and self.props is not None:
-            self._end_property(self.props)
-        self.sink = None
-
-    def _case_child_start(self, tag, attrib):
-        """An element inside the current case opens."""
-        self.depth += 1
-        self.dirty = True
-        if self.depth == 1:
-            self.child_tag = tag
-            self.child_sink = None
-            if tag in _RESULT_TAGS:
-                status = _RESULT_TAGS[tag]
-                if _RANK[status] > self.result_rank:
-                    self.result_rank = _RANK[status]
-                    self.result = (status, attrib.get("message"), attrib.get("type"))
-                    self.details = self.child_sink = _Text(DETAILS_LIMIT)
-            elif tag in _FLAKY_TAGS:
-                self.case.attempts += 1
-                self.flaky = (attrib.get("message"), attrib.get("type"))
-                self.flaky_details = None
-            elif tag in _RERUN_TAGS:
-                self.case.attempts += 1
-            elif tag == "system-out":
-                self.out = self.child_sink = self.out or _Text(OUTPUT_LIMIT)
-            elif tag == "system-err":
-                self.err = self.child_sink = self.err or _Text(OUTPUT_LIMIT)
-            elif tag == "properties":
-                if self.case.properties is None:
-                    self.case.properties = []
-                self.props = self.case.properties
-            self.sink = self.child_sink
-        elif self.depth == 2:
-            if tag == "stackTrace" and self.child_tag in _FLAKY_TAGS:
-                self.sink = self.flaky_details = _Text(DETAILS_LIMIT)
-            elif tag == "property" and self.props is not None:
-                self._add_property(self.props, attrib)
-
-    def _case_child_end(self, tag):
-        """An element inside the current case closes."""
-        if self.depth == 1:
-            self.sink = None
-            self.props = None
-        elif self.depth == 2:
-            if tag == "property" and self.props is not None:
-                self._end_property(self.props)
-            self.sink = self.child_sink
-        self.depth -= 1
-
-    def _finish_outcome(self, case):
-        """Apply what the children of the case said, then reset for the next case."""
-        if self.result is not None:
-            status, message, error_type = self.result
-            case.status = status
-            _describe(case, message, error_type, self.details.value())
-        elif self.flaky is not None:
-            case.flaky = True
-            details = self.flaky_details.value() if self.flaky_details is not None else None
-            _describe(case, self.flaky[0], self.flaky[1], details)
-        if self.out is not None:
-            case.system_out = self.out.value()
-        if self.err is not None:
-            case.system_err = self.err.value()
-        self._reset_outcome()
-
-    def _reset_outcome(self):
-        """Forget the children of the last case."""
-        self.dirty = False
-        self.result = None
-        self.result_rank = 0
-        self.details = None
-        self.flaky = None
-        self.flaky_details = None
-        self.out = None
-        self.err = None
-        self.child_tag = None
-        self.child_sink = None
-
-    def _add_property(self, into, attrib):
-        """Start a <property>: its value is the attribute, or else its text."""
-        self.pending_property = None
-        name = attrib.get("name")
-        if not name or len(into) >= MAX_PROPERTIES:
-            return
-        value = attrib.get("value")
-        if value is None:
-            self.pending_property = name
-            self.sink = _Text(PROPERTY_VALUE_LIMIT)
-        else:
-            into.append((name, _clip(value, PROPERTY_VALUE_LIMIT)))
-
-    def _end_property(self, into):
-        """Finish a <property> whose value was its text."""
-        if self.pending_property is not None and self.sink is not None:
-            into.append((self.pending_property, self.sink.value() or ""))
-        self.pending_property = None
-
-    def _current_suite(self):
-        """The innermost open suite, or the root standing in for one."""
-        if self.stack:
-            return self.stack[-1]
-        if self.loose is None:
-            self.loose = _SuiteInfo(self.root_attrib, None)
-        return self.loose
-
-    def _use_suite(self, info):
-        """Send the next cases to ``info``."""
-        self.fallback = info.path or UNNAMED_SUITE
-        self.last_key = None
-
-    def _group(self, key):
-        """Find or open the group ``key`` and tie it to the current suite."""
-        info = self._current_suite()
-        group = self.groups.get(key)
-        if group is None:
-            group = self.groups[key] = _Group(key, info)
-            info.groups.append(key)
-        elif info not in group.infos:
-            group.infos.append(info)
-            info.groups.append(key)
-        return group
-
-    def _flush(self):
-        """Queue the groups of the finished top-level suite and start afresh."""
+    def flush(self):
+        """Queue the suites of the finished top-level suite and start afresh."""
         groups, self.groups = self.groups, {}
         self.last_key = None
         if not groups:
@@ -671,6 +649,113 @@ class _Target:
         for group in groups.values():
             self.ready.append((_finish_group(group), list(group.cases.values())))
 
+    def _use(self, info):
+        """Send the next cases to ``info``."""
+        self.fallback = info.path or UNNAMED_SUITE
+        self.last_key = None
+
+    def _group(self, key):
+        """Find or open the group ``key`` and tie it to the current suite."""
+        info = self.current()
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = _Group(key, info)
+            info.groups.append(key)
+        elif info not in group.infos:
+            group.infos.append(info)
+            info.groups.append(key)
+        return group
+
+
+class _Target:
+    """lxml parser target: hands each element to the case builder or the suite grouper.
+
+    ``start``, ``end`` and ``data`` run once per element or text piece, so a
+    passing case (one start, one end, one whitespace data) takes the short
+    paths at their top.
+    """
+
+    def __init__(self):
+        self.cases = _CaseBuilder()
+        self.suites = _SuiteGrouper()
+        self.properties = _PropertyReader()  # a suite's
+        self.rooted = False
+        self.sink = None
+
+    def start(self, tag, attrib):
+        """An element opens."""
+        cases = self.cases
+        if cases.case is not None:
+            cases.child_start(tag, attrib)
+            self.sink = cases.sink
+        elif tag == "testcase" and self.rooted:
+            cases.open(attrib)
+        elif self.rooted:
+            self._suite_child_start(tag, attrib)
+        else:
+            self._root_start(tag, attrib)
+
+    def end(self, tag):
+        """An element closes."""
+        cases = self.cases
+        if cases.case is None:
+            self._suite_child_end(tag)
+        elif cases.depth:
+            cases.child_end(tag)
+            self.sink = cases.sink
+        else:
+            self.suites.add(cases.close())
+
+    def data(self, text):
+        """Character data arrives (in pieces); keep it only inside stored elements."""
+        if self.sink is not None:
+            self.sink.add(text)
+
+    def doctype(self, *_declaration):
+        """Refuse any DOCTYPE that the prolog scan did not already catch."""
+        raise _doctype_error()
+
+    def close(self):
+        """The document ended: hand out cases that sat directly under <testsuites>."""
+        self.suites.flush()
+
+    def _root_start(self, tag, attrib):
+        """Check the root element; it must be <testsuites> or <testsuite>."""
+        if tag not in _ROOT_TAGS:
+            raise ReportError(
+                f"not a JUnit report: the root element is <{tag}>, expected <testsuites> or <testsuite>"
+            )
+        self.rooted = True
+        if tag == "testsuite":
+            self.suites.open_suite(attrib)
+        else:
+            self.suites.open_root(attrib)
+
+    def _suite_child_start(self, tag, attrib):
+        """An element outside any case opens: a suite or one of its suite-level children."""
+        if tag == "testsuite":
+            self.suites.open_suite(attrib)
+        elif tag == "properties":
+            self.properties.into = self.suites.current().properties
+        elif tag == "property" and self.properties.into is not None:
+            self.sink = self.properties.start(attrib)
+        elif tag == "system-out":
+            info = self.suites.current()
+            info.out = self.sink = info.out or _Text(OUTPUT_LIMIT)
+        elif tag == "system-err":
+            info = self.suites.current()
+            info.err = self.sink = info.err or _Text(OUTPUT_LIMIT)
+
+    def _suite_child_end(self, tag):
+        """An element outside any case closes."""
+        if tag == "testsuite":
+            self.suites.close_suite()
+        elif tag == "properties":
+            self.properties.into = None
+        elif tag == "property" and self.properties.into is not None:
+            self.properties.end()
+        self.sink = None
+
 
 def _finish_group(group):
     """Fill a group's ParsedSuite from the suite elements its cases came from."""
@@ -685,7 +770,9 @@ def _finish_group(group):
                     suite.properties.append(prop)
         if suite.started is None:
             for node in reversed(lineage):
-                suite.started = _parse_timestamp(node.started)
+                suite.started, problem = _timestamp(node.started)
+                if problem is not None and problem not in suite.warnings:
+                    suite.warnings.append(problem)
                 if suite.started is not None:
                     break
     suite.system_out = _join_texts(group.out)
@@ -696,6 +783,13 @@ def _finish_group(group):
     if suite.duration is None:
         known = [case.duration for case in group.cases.values() if case.duration is not None]
         suite.duration = math.fsum(known) if known else None
+    timed = suite.started is not None and suite.duration is not None
+    if timed and end_of(suite.started, suite.duration) is None:
+        suite.warnings.append(
+            f"timestamp {suite.started.isoformat()} plus the suite's time ({suite.duration:g} s) ends after "
+            f"{MAX_YEAR}; the time was dropped"
+        )
+        suite.started = None
     return suite
 
 
@@ -703,14 +797,14 @@ def _join_texts(texts):
     """Join the suite-level texts given to one group, within OUTPUT_LIMIT."""
     values = [text.value() for text in texts if text is not None]
     values = [value for value in values if value]
-    return _clip("".join(values), OUTPUT_LIMIT) if values else None
+    return clip("".join(values), OUTPUT_LIMIT) if values else None
 
 
 def _describe(case, message, error_type, details):
     """Set message, type and details of a case from one result element."""
     if not message and details:
         message = next(line for line in details.splitlines() if line.strip()).strip()
-    case.message = _clip(message, MESSAGE_LIMIT) if message else None
+    case.message = clip(message, MESSAGE_LIMIT) if message else None
     case.error_type = error_type or None
     case.details = details
 
@@ -728,29 +822,6 @@ def _merge(earlier, later):
     return later
 
 
-def _clip(text, limit):
-    """Keep ``text`` within ``limit`` characters: head, a marker, then tail."""
-    if text is None or len(text) <= limit:
-        return text
-    return _cut_middle(text, text, len(text), limit)
-
-
-def _cut_middle(head, tail, total, limit):
-    """Join the start of ``head`` and the end of ``tail`` around a cut marker.
-
-    ``total`` is the length of the whole text the two pieces come from.
-    """
-    # the marker for the real cut is never longer than this estimate.
-    keep = limit - len(_marker(total))
-    front = keep // 2
-    return head[:front] + _marker(total - keep) + tail[len(tail) - (keep - front) :]
-
-
-def _marker(cut):
-    """The text put where characters were removed."""
-    return f"\n[... {cut} characters truncated by Greenbar ...]\n"
-
-
 def _seconds(value):
     """Read a duration in seconds; odd or negative values give None."""
     if value is None:
@@ -761,7 +832,7 @@ def _seconds(value):
         seconds = _odd_seconds(value)
         if seconds is None:
             return None
-    if not 0.0 <= seconds < _INF:
+    if not 0.0 <= seconds <= MAX_DURATION:
         return None
     return seconds
 
@@ -783,14 +854,20 @@ def _odd_seconds(value):
         return None
 
 
-def _parse_timestamp(value):
-    """Read an ISO 8601 timestamp as an aware UTC datetime (naive means UTC)."""
-    if not value:
-        return None
+def _timestamp(value):
+    """Read a suite's ISO 8601 timestamp (naive means UTC) by the API's range.
+
+    :return: ``(aware UTC datetime or None, why a given timestamp was dropped or None)``.
+    """
+    if value is None or not value.strip():
+        return None, None
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
-        return None
+        return None, f"timestamp {value!r} is not an ISO 8601 time; it was dropped"
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=timezone.utc)
+    # aware datetimes compare by their UTC instants without converting, which could overflow
+    if not MIN_TIME <= moment < MAX_TIME:
+        return None, f"timestamp {value!r} is outside the years {MIN_YEAR} to {MAX_YEAR}; it was dropped"
+    return moment.astimezone(timezone.utc), None

@@ -7,11 +7,13 @@ cases and keeps those counters exact.
 
 import hashlib
 import hmac
+import json
 from datetime import datetime
 from datetime import timezone
 
 from flask import current_app
 from flask_login import UserMixin
+from sqlalchemy import BigInteger
 from sqlalchemy import Boolean
 from sqlalchemy import DateTime
 from sqlalchemy import Double
@@ -31,9 +33,16 @@ from sqlalchemy.orm import relationship
 from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
 
+from webapp.domain import CASE_NAME_LIMIT
+from webapp.domain import NAME_LIMIT
+from webapp.domain import RAN
+from webapp.domain import STATUS_COUNTER
+from webapp.domain import STATUSES  # noqa: F401 (webapp.api still takes it from here)
+from webapp.domain import URL_LIMIT
+from webapp.domain import USERNAME_LIMIT
+from webapp.domain import WORST_FIRST
 from webapp.extensions import db
 
-STATUSES = ("SUCCESS", "FAILED", "ERROR", "SKIPPED")
 ROLES = ("viewer", "maintainer", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 
@@ -41,6 +50,10 @@ ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
 # a hex digest: ASCII with binary comparison makes its indexes 4x smaller and grouping cheap
 TestKey = String(32).with_variant(mysql.VARCHAR(32, charset="ascii", collation="ascii_bin"), "mysql")
+# an id that may pass 2**31 (a 100,000-case import every build overflows INT after about 21,000
+# builds): BIGINT, except on SQLite, whose INTEGER is 64-bit already and must stay INTEGER to be
+# the rowid that numbers new rows
+BigId = BigInteger().with_variant(Integer(), "sqlite")
 # seconds: MySQL's plain FLOAT is single precision (7 digits), which drifts in summed
 # counters and cuts long durations; SQLite's REAL is already double
 Seconds = Float().with_variant(Double(), "mysql")
@@ -85,6 +98,31 @@ class UTCDateTime(TypeDecorator):
         return value
 
 
+class Properties(TypeDecorator):
+    """A suite's or case's ``<properties>``: ``(name, value)`` pairs, in order, stored as JSON text.
+
+    Text rather than a JSON column: MariaDB's JSON is LONGTEXT under another name, and
+    nothing queries inside them. Names may repeat (several ``tag`` properties), so a list, not a map.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        """MEDIUMTEXT on MySQL: 256 properties of up to 1,279 characters outgrow TEXT's 64 KB."""
+        if dialect.name == "mysql":
+            return dialect.type_descriptor(mysql.MEDIUMTEXT())
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value, dialect):
+        """Store the pairs as a JSON list of two-item lists; none at all as NULL."""
+        return json.dumps([list(pair) for pair in value], ensure_ascii=False) if value else None
+
+    def process_result_value(self, value, dialect):
+        """Read the pairs back as tuples."""
+        return [tuple(pair) for pair in json.loads(value)] if value else None
+
+
 def test_key(suite_name, case_name):
     """Return the stable identity of a test within an instance: its suite and case names."""
     return hashlib.blake2b(f"{suite_name}\x1f{case_name}".encode(), digest_size=16).hexdigest()
@@ -99,7 +137,7 @@ class User(UserMixin, db.Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(80), unique=True)
+    username: Mapped[str] = mapped_column(String(USERNAME_LIMIT), unique=True)
     email: Mapped[str | None] = mapped_column(String(255))
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="viewer")
@@ -162,7 +200,7 @@ class ApiToken(db.Model):
 
 
 class CountersMixin:
-    """Aggregate counters of the cases below a suite or build.
+    """Aggregate counters of the cases below a suite or build (:data:`webapp.domain.COUNTERS`).
 
     ``cases_total`` counts every case, finished or not; the per-status counters
     count finished cases; ``cases_duration`` sums their durations in seconds.
@@ -176,24 +214,20 @@ class CountersMixin:
     flaky: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cases_duration: Mapped[float] = mapped_column(Seconds, default=0.0, server_default="0")
 
+    def count(self, status):
+        """The finished cases of one status."""
+        return getattr(self, STATUS_COUNTER[status])
+
     @property
     def pass_rate(self):
         """Passed share of the cases that ran (skips excluded), or None if none ran."""
-        ran = self.passed + self.failed + self.errored
+        ran = sum(self.count(status) for status in RAN)
         return round(self.passed / ran, 4) if ran else None
 
     @property
     def status(self):
-        """One word for the whole: ERROR, FAILED, SUCCESS, SKIPPED, or None when nothing finished."""
-        if self.errored:
-            return "ERROR"
-        if self.failed:
-            return "FAILED"
-        if self.passed:
-            return "SUCCESS"
-        if self.skipped:
-            return "SKIPPED"
-        return None
+        """The worst status of the finished cases (ERROR, FAILED, SUCCESS, SKIPPED), or None."""
+        return next((status for status in WORST_FIRST if self.count(status)), None)
 
 
 class TestInstance(db.Model):
@@ -203,7 +237,7 @@ class TestInstance(db.Model):
     __test__ = False
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME_LIMIT), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -228,10 +262,10 @@ class TestBuild(CountersMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("test_instances.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)
-    name: Mapped[str | None] = mapped_column(String(255))
-    branch: Mapped[str | None] = mapped_column(String(255))
-    revision: Mapped[str | None] = mapped_column(String(255))
-    ci_url: Mapped[str | None] = mapped_column(String(2048))
+    name: Mapped[str | None] = mapped_column(String(NAME_LIMIT))
+    branch: Mapped[str | None] = mapped_column(String(NAME_LIMIT))
+    revision: Mapped[str | None] = mapped_column(String(NAME_LIMIT))
+    ci_url: Mapped[str | None] = mapped_column(String(URL_LIMIT))
     started: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
     suites_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -253,13 +287,14 @@ class TestSuite(CountersMixin, db.Model):
     __test__ = False
     __table_args__ = (UniqueConstraint("build_id", "name"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     build_id: Mapped[int] = mapped_column(ForeignKey("test_builds.id", ondelete="CASCADE"))
-    name: Mapped[str] = mapped_column(exact_name(255))
+    name: Mapped[str] = mapped_column(exact_name(NAME_LIMIT))
     started: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
     system_out: Mapped[str | None] = mapped_column(LongText)
     system_err: Mapped[str | None] = mapped_column(LongText)
+    properties: Mapped[list | None] = mapped_column(Properties)
 
     build: Mapped[TestBuild] = relationship(back_populates="suites")
     cases: Mapped[list["TestCase"]] = relationship(
@@ -288,12 +323,12 @@ class TestCase(db.Model):
         Index("ix_test_cases_instance_id_test_key", "instance_id", "test_key", "build_id"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    suite_id: Mapped[int] = mapped_column(ForeignKey("test_suites.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    suite_id: Mapped[int] = mapped_column(BigId, ForeignKey("test_suites.id", ondelete="CASCADE"))
     build_id: Mapped[int] = mapped_column(ForeignKey("test_builds.id", ondelete="CASCADE"))
     instance_id: Mapped[int] = mapped_column(ForeignKey("test_instances.id", ondelete="CASCADE"))
     test_key: Mapped[str] = mapped_column(TestKey)
-    name: Mapped[str] = mapped_column(exact_name(512))
+    name: Mapped[str] = mapped_column(exact_name(CASE_NAME_LIMIT))
     started: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
     result_status: Mapped[str | None] = mapped_column(String(8))
@@ -304,6 +339,7 @@ class TestCase(db.Model):
     system_err: Mapped[str | None] = mapped_column(LongText)
     attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     is_flaky: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    properties: Mapped[list | None] = mapped_column(Properties)
 
     suite: Mapped[TestSuite] = relationship(back_populates="cases")
 
@@ -321,7 +357,7 @@ class IdempotencyRecord(db.Model):
     __tablename__ = "idempotency_records"
     __table_args__ = (UniqueConstraint("user_id", "key"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(255))
     request_path: Mapped[str] = mapped_column(String(1024))

@@ -15,6 +15,8 @@ from sqlalchemy import literal_column
 from sqlalchemy import or_
 from sqlalchemy import select
 
+from webapp.domain import WORST_FIRST
+from webapp.domain import Status
 from webapp.extensions import db
 from webapp.models import TestBuild
 from webapp.models import TestCase
@@ -26,8 +28,8 @@ SPARKLINE_BUILDS = 20
 
 # failed and errored cases first, then the rest; the values follow the index order
 STATUS_RANK = case(
-    (TestCase.result_status == "ERROR", 0),
-    (TestCase.result_status == "FAILED", 1),
+    (TestCase.result_status == Status.ERROR, 0),
+    (TestCase.result_status == Status.FAILED, 1),
     else_=2,
 )
 
@@ -92,13 +94,22 @@ def like_pattern(term):
     return f"%{escaped}%"
 
 
+def contains(column, term):
+    """The condition that ``column`` holds ``term`` in any letter case, alike on every database.
+
+    Names compare exactly on MySQL (utf8mb4_bin), where LIKE then minds case, and
+    SQLite's LIKE folds ASCII letters only; so both sides are lowered. On SQLite
+    ``lower()`` is Python's, which the app registers on every connection.
+    """
+    return func.lower(column).like(like_pattern(term.lower()), escape="\\")
+
+
 def instances_page(page, search=None):
     """Instances by name, optionally those whose name or description contains ``search``."""
     condition = True
     if search:
-        pattern = like_pattern(search)
         condition = or_(
-            TestInstance.name.like(pattern, escape="\\"), TestInstance.description.like(pattern, escape="\\")
+            contains(TestInstance.name, search), contains(TestInstance.description, search)
         )
     total = db.session.scalar(select(func.count(TestInstance.id)).where(condition))
     statement = select(TestInstance).where(condition).order_by(TestInstance.name, TestInstance.id)
@@ -215,19 +226,14 @@ def suites_page(build, page):
 
 
 # the order cases are listed in: problems first, unfinished last
-STATUS_ORDER = ("ERROR", "FAILED", "SUCCESS", "SKIPPED", None)
+STATUS_ORDER = (*WORST_FIRST, None)
 
 
 def status_counts(item):
     """How many cases of a build or suite have each status (None: not finished), from its counters."""
-    finished = item.passed + item.failed + item.errored + item.skipped
-    return {
-        "ERROR": item.errored,
-        "FAILED": item.failed,
-        "SUCCESS": item.passed,
-        "SKIPPED": item.skipped,
-        None: max(item.cases_total - finished, 0),
-    }
+    counts = {status: item.count(status) for status in WORST_FIRST}
+    counts[None] = max(item.cases_total - sum(counts.values()), 0)
+    return counts
 
 
 def cases_by_status(parent_column, parent_id, counts, statuses, page, per_page=PER_PAGE):
@@ -270,7 +276,8 @@ def suite_names(suite_ids):
 
 def build_problem_cases(build, page):
     """A build's errored then failed cases, one page at a time."""
-    return cases_by_status(TestCase.build_id, build.id, status_counts(build), ("ERROR", "FAILED"), page)
+    return cases_by_status(TestCase.build_id, build.id, status_counts(build),
+                           (Status.ERROR, Status.FAILED), page)
 
 
 def suite_cases(suite, page, status=STATUS_ORDER, search=None):
@@ -282,7 +289,7 @@ def suite_cases(suite, page, status=STATUS_ORDER, search=None):
     statuses = status if isinstance(status, tuple) else (status,)
     if not search:
         return cases_by_status(TestCase.suite_id, suite.id, status_counts(suite), statuses, page)
-    conditions = [TestCase.suite_id == suite.id, TestCase.name.like(like_pattern(search), escape="\\")]
+    conditions = [TestCase.suite_id == suite.id, contains(TestCase.name, search)]
     if statuses != STATUS_ORDER:
         conditions.append(status_condition(statuses[0]))
     total = db.session.scalar(select(func.count(TestCase.id)).where(*conditions))

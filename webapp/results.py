@@ -28,6 +28,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from webapp import mysql_writes
+from webapp.domain import CASE_TEXT_LIMITS
+from webapp.domain import COUNTERS
+from webapp.domain import STATUS_COUNTER
+from webapp.domain import clip
+from webapp.domain import clip_case_text
+from webapp.domain import elapsed
 from webapp.exceptions import Conflict
 from webapp.extensions import db
 from webapp.models import TestBuild
@@ -40,27 +47,6 @@ from webapp.models import utcnow
 CASE_COLUMNS = tuple(column.key for column in TestCase.__table__.columns if column.key != "id")
 # one case row with every column as a parameter: compiled once, whatever the values
 CASE_INSERT = insert(TestCase.__table__)
-STATUS_COUNTER = {"SUCCESS": "passed", "FAILED": "failed", "ERROR": "errored", "SKIPPED": "skipped"}
-COUNTERS = ("cases_total", "passed", "failed", "errored", "skipped", "flaky", "cases_duration")
-
-# documented limits for stored text (characters); longer text is cut with a marker
-MESSAGE_LIMIT = 4096
-DETAILS_LIMIT = 65536
-OUTPUT_LIMIT = 65536
-TEXT_LIMITS = {
-    "message": MESSAGE_LIMIT,
-    "details": DETAILS_LIMIT,
-    "system_out": OUTPUT_LIMIT,
-    "system_err": OUTPUT_LIMIT,
-}
-
-
-def truncate(text, limit):
-    """Cut ``text`` to ``limit`` characters, saying how much was dropped."""
-    if text is None or len(text) <= limit:
-        return text
-    dropped = len(text) - limit
-    return text[:limit] + f"\n… [truncated {dropped} characters]"
 
 
 def case_contribution(status, duration, is_flaky):
@@ -88,20 +74,6 @@ def run(statement, parameters):
     return db.session.connection().execute(statement, parameters)
 
 
-def on_mysql():
-    """Whether the session talks to MySQL, which can update several tables in one statement."""
-    return db.session.get_bind().dialect.name == "mysql"
-
-
-def counter_values(names):
-    """SET clauses adding bound deltas ``d_<name>`` to a suite's and a build's counters at once (MySQL)."""
-    return {
-        getattr(model, name): getattr(model, name) + bindparam(f"d_{name}", type_=getattr(model, name).type)
-        for model in (TestSuite, TestBuild)
-        for name in names
-    }
-
-
 def delta_parameters(deltas):
     """The bound parameters of :func:`counter_values`."""
     return {f"d_{name}": delta for name, delta in deltas.items()}
@@ -109,17 +81,6 @@ def delta_parameters(deltas):
 
 # Statements are built once per shape and then only run with new parameters:
 # building an UPDATE and its cache key costs more than running it.
-
-
-@functools.cache
-def counters_update(names):
-    """MySQL: one UPDATE of a suite's and its build's counters (the build found through the suite)."""
-    return (
-        update(TestSuite)
-        .where(TestSuite.id == bindparam("suite_id"), TestBuild.id == TestSuite.build_id)
-        .values(counter_values(names))
-        .execution_options(synchronize_session=False)
-    )
 
 
 @functools.cache
@@ -144,8 +105,8 @@ def bump_counters(suite_id, build_id, deltas):
     if not deltas:
         return
     names = tuple(sorted(deltas))
-    if on_mysql():
-        run(counters_update(names), {"suite_id": suite_id, **delta_parameters(deltas)})
+    if mysql_writes.on_mysql():
+        run(mysql_writes.counters_update(names), {"suite_id": suite_id, **delta_parameters(deltas)})
         return
     for model, row_id in ((TestSuite, suite_id), (TestBuild, build_id)):
         run(counter_update(model, names), {"row_id": row_id, **delta_parameters(deltas)})
@@ -245,7 +206,7 @@ def create_case(suite, build, name, **fields):
     if fields.get("result_status") and fields.get("finished") is None:
         fields["finished"] = utcnow()
     if fields.get("duration") is None:
-        fields["duration"] = measured_duration(fields.get("started"), fields.get("finished"))
+        fields["duration"] = elapsed(fields.get("started"), fields.get("finished"))
     deltas = case_contribution(fields.get("result_status"), fields["duration"], fields.get("is_flaky"))
     deltas["cases_total"] = 1
     bump_counters(suite.id, build.id, difference(deltas, dict.fromkeys(COUNTERS, 0)))
@@ -272,21 +233,6 @@ def persistent(item):
     make_transient_to_detached(item)
     db.session.add(item)
     return item
-
-
-def clip_case_text(fields):
-    """Return ``fields`` with the long text fields cut to their documented limits."""
-    return {
-        name: truncate(value, TEXT_LIMITS[name]) if name in TEXT_LIMITS else value
-        for name, value in fields.items()
-    }
-
-
-def measured_duration(started, finished):
-    """Return seconds between two times, or None if either is missing or they are reversed."""
-    if started is None or finished is None or finished < started:
-        return None
-    return (finished - started).total_seconds()
 
 
 @functools.cache
@@ -343,13 +289,13 @@ def finish_case(case, result_status, when=None, **fields):
     finished = when or utcnow()
     fields = clip_case_text(fields)
     if fields.get("duration") is None:
-        fields["duration"] = measured_duration(case.started, finished)
+        fields["duration"] = elapsed(case.started, finished)
     values = dict(fields, result_status=result_status, finished=finished)
     deltas = difference(
         case_contribution(result_status, values["duration"], fields.get("is_flaky", False)),
         dict.fromkeys(COUNTERS, 0),
     )
-    if on_mysql():
+    if mysql_writes.on_mysql():
         finished_once = finish_case_and_count(case, values, deltas)
     else:
         bump_counters(case.suite_id, case.build_id, deltas)
@@ -376,23 +322,6 @@ def finish_case_row(case, values):
     return result.rowcount == 1
 
 
-@functools.cache
-def finish_and_count_update(names, counted):
-    """MySQL: the UPDATE of :func:`finish_case_and_count` for these case fields and counters."""
-    return (
-        update(TestCase)
-        .where(
-            TestCase.id == bindparam("case_id"),
-            TestCase.finished.is_(None),
-            TestSuite.id == TestCase.suite_id,
-            TestBuild.id == TestSuite.build_id,
-        )
-        .values({getattr(TestCase, name): bindparam(f"v_{name}", type_=getattr(TestCase, name).type)
-                 for name in names} | counter_values(counted))
-        .execution_options(synchronize_session=False)
-    )
-
-
 def finish_case_and_count(case, values, deltas):
     """MySQL: write a case's result and its counts in one multi-table UPDATE; return whether it ran.
 
@@ -402,7 +331,7 @@ def finish_case_and_count(case, values, deltas):
     (build_id, result_status) index (see the module doc). A case that has
     finished matches nothing, and nothing changes.
     """
-    statement = finish_and_count_update(tuple(sorted(values)), tuple(sorted(deltas)))
+    statement = mysql_writes.finish_and_count_update(tuple(sorted(values)), tuple(sorted(deltas)))
     parameters = {f"v_{name}": value for name, value in values.items()}
     result = run(statement, {"case_id": case.id, **parameters, **delta_parameters(deltas)})
     return result.rowcount > 0
@@ -555,7 +484,7 @@ def kind_of(item):
 
 CASE_ROW_FIELDS = (
     "name", "started", "finished", "result_status", "duration", "message", "details",
-    "system_out", "system_err", "attempts", "is_flaky",
+    "system_out", "system_err", "attempts", "is_flaky", "properties",
 )
 # what a case row holds when the INSERT leaves a field out (the rest default to NULL)
 ROW_DEFAULTS = {"attempts": 1, "is_flaky": False}
@@ -580,7 +509,7 @@ def add_cases(suite, build, cases, pipe=None):
     bumped first, like every case write (see the module doc).
 
     :param cases: mappings with ``name`` and any of :data:`CASE_ROW_FIELDS`.
-    :param pipe: an :class:`webapp.imports.InsertPipe` that sends the INSERT while
+    :param pipe: an :class:`webapp.mysql_writes.InsertPipe` that sends the INSERT while
         the caller goes on; it is drained before the counters are bumped, so the
         connection is never used by two threads at once.
     """
@@ -589,7 +518,8 @@ def add_cases(suite, build, cases, pipe=None):
     fields = batch_fields(cases)
     shared = shared_times(cases, fields)
     fields = [field for field in fields if field not in shared]
-    limits = [(index, TEXT_LIMITS[field]) for index, field in enumerate(fields) if field in TEXT_LIMITS]
+    limits = [(index, CASE_TEXT_LIMITS[name]) for index, name in enumerate(fields)
+              if name in CASE_TEXT_LIMITS]
     defaults = [(index, ROW_DEFAULTS[field]) for index, field in enumerate(fields) if field in ROW_DEFAULTS]
     totals = dict.fromkeys(COUNTERS, 0)
     rows = []
@@ -597,7 +527,7 @@ def add_cases(suite, build, cases, pipe=None):
         row = [case.get(field) for field in fields]
         for index, limit in limits:
             if row[index] is not None and len(row[index]) > limit:
-                row[index] = truncate(row[index], limit)
+                row[index] = clip(row[index], limit)
         for index, default in defaults:
             row[index] = type(default)(row[index] or default)
         row.append(test_key(suite.name, row[0]))

@@ -35,13 +35,17 @@ from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
+from webapp.domain import FAILING
+from webapp.domain import RAN
+from webapp.domain import STATUS_COUNTER
+from webapp.domain import STATUSES
+from webapp.domain import Status
+from webapp.domain import elapsed
 from webapp.extensions import db
 from webapp.models import TestBuild
 from webapp.models import TestCase
 from webapp.models import TestSuite
 
-FAILING = ("FAILED", "ERROR")
-RAN = ("SUCCESS", "FAILED", "ERROR")
 DEFAULT_WINDOW = 30
 # (instance_id, test_key, build_id): finds one test's case in a given build
 TEST_KEY_INDEX = "ix_test_cases_instance_id_test_key"
@@ -60,13 +64,6 @@ KEY_LOOKUP_SHARE = 1 / 3
 def seconds(value):
     """Round a duration to microseconds: sums of many binary floats end in noise digits."""
     return None if value is None else round(float(value), 6)
-
-
-def elapsed(item):
-    """Wall-clock seconds from start to finish, or None when either is unknown."""
-    if item.started is None or item.finished is None or item.finished < item.started:
-        return None
-    return round((item.finished - item.started).total_seconds(), 6)
 
 
 def build_ref(build):
@@ -88,8 +85,7 @@ def build_summary(build):
     ``duration`` is the sum of its cases' durations; ``elapsed`` the wall-clock
     time from start to finish; ``pending`` the cases without a result yet.
     """
-    counts = {"SUCCESS": build.passed, "FAILED": build.failed, "ERROR": build.errored,
-              "SKIPPED": build.skipped}
+    counts = {status: getattr(build, STATUS_COUNTER[status]) for status in STATUSES}
     return dict(
         build_ref(build),
         counts=counts,
@@ -98,7 +94,7 @@ def build_summary(build):
         flaky=build.flaky,
         pass_rate=build.pass_rate,
         duration=seconds(build.cases_duration or 0.0),
-        elapsed=elapsed(build),
+        elapsed=seconds(elapsed(build.started, build.finished)),
         suites_total=build.suites_total,
         status=build.status,
     )
@@ -226,7 +222,7 @@ def compare_builds(build, other=None, limit=None):
         "new_failures": [diff_item(r) for r in pairs(lambda c, o: and_(failing(c), not_failing(o)))],
         # through the base's few failures, not the build's many passes
         "fixed": [fixed_item(r) for r in pairs(
-            lambda c, o: and_(failing(c), o.result_status == "SUCCESS"), inner=True, swapped=True)],
+            lambda c, o: and_(failing(c), o.result_status == Status.SUCCESS), inner=True, swapped=True)],
         "still_failing": [diff_item(r) for r in pairs(
             lambda c, o: and_(failing(c), failing(o)), inner=True)],
         "new_tests": [diff_item(r, False) for r in absent_cases(build, base.id, limit)],
@@ -245,7 +241,7 @@ def instance_trend(instance_id, limit=DEFAULT_WINDOW, branch=None):
             build_ref(build),
             pass_rate=build.pass_rate,
             duration=seconds(build.cases_duration or 0.0),
-            elapsed=elapsed(build),
+            elapsed=seconds(elapsed(build.started, build.finished)),
             cases_total=build.cases_total,
             passed=build.passed,
             failed=build.failed,
@@ -456,7 +452,7 @@ def flakiness(runs):
 
     :param runs: ``(result_status, is_flaky)`` pairs; skipped and unfinished ones are left out.
     """
-    outcomes = [(status != "SUCCESS", bool(flaky)) for status, flaky in runs if status in RAN]
+    outcomes = [(status != Status.SUCCESS, bool(flaky)) for status, flaky in runs if status in RAN]
     failing = [failed for failed, _ in outcomes]
     flips = sum(1 for before, after in zip(failing, failing[1:], strict=False) if before != after)
     retried = sum(1 for _, flaky in outcomes if flaky)
@@ -494,7 +490,7 @@ def flaky_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10):
     candidates = flaky_candidates(window)
     if not candidates:
         return []
-    failing = case((TestCase.result_status == "SUCCESS", 0), else_=1)
+    failing = case((TestCase.result_status == Status.SUCCESS, 0), else_=1)
     per_run = (
         select(
             TestCase.test_key,

@@ -14,8 +14,10 @@ from flask_login import login_required
 
 from webapp import queries
 from webapp import stats
+from webapp.domain import MAX_ID
+from webapp.domain import NAME_LIMIT
+from webapp.domain import STATUSES
 from webapp.extensions import db
-from webapp.models import STATUSES
 from webapp.models import TestBuild
 from webapp.models import TestCase
 from webapp.models import TestInstance
@@ -23,8 +25,7 @@ from webapp.models import TestSuite
 
 bp = Blueprint("pages", __name__)
 
-MAX_SEARCH = 255
-MAX_ID = 2**63 - 1
+MAX_SEARCH = NAME_LIMIT
 TREND_SIZES = (10, 30, 100)
 PANEL_ROWS = 10
 CHANGES_SHOWN = 25
@@ -35,7 +36,7 @@ UNFINISHED = "unfinished"
 def get_or_404(model, item_id, kind):
     """Load one row by id, or abort with a 404 that names what was missing.
 
-    :raise 404: when no such row exists (ids beyond BIGINT never do).
+    :raise 404: when no such row exists (ids beyond the domain's range never do).
     """
     item = db.session.get(model, item_id) if item_id <= MAX_ID else None
     if item is None:

@@ -9,6 +9,7 @@ reply model writes a row as JSON; both appear under their class name in
 from typing import Annotated
 from typing import ClassVar
 
+from pydantic import BeforeValidator
 from pydantic import Field
 from pydantic import create_model
 from pydantic import field_serializer
@@ -53,6 +54,7 @@ READ_ONLY = frozenset(
         "suites_total",
         "attempts",
         "is_flaky",
+        "properties",
         "pass_rate",
         "status",
         *domain.COUNTERS,
@@ -211,6 +213,25 @@ def counted(name, model):
     return create_model(name, __base__=model, __doc__=model.__doc__, **COUNTERS)
 
 
+class Property(Reply):
+    """One ``<property>`` of a JUnit report: the tags and parameters of a suite or case."""
+
+    name: str
+    value: str
+
+
+def property_objects(pairs):
+    """The stored ``(name, value)`` pairs as objects; none stored is null."""
+    return [{"name": name, "value": value} for name, value in pairs] if pairs else None
+
+
+Properties = Annotated[
+    list[Property] | None,
+    BeforeValidator(property_objects),
+    Field(description="The report's <properties>, in order (names may repeat); null when none."),
+]
+
+
 class TestInstance(Item):
     """A test instance."""
 
@@ -240,6 +261,7 @@ class SuiteFields(Item):
     name: str
     started: TimeOut
     finished: TimeOut
+    properties: Properties
 
 
 TestBuild = counted("TestBuild", BuildFields)
@@ -260,6 +282,7 @@ class TestCase(Item):
     details: str | None
     attempts: int = Field(ge=1)
     is_flaky: bool
+    properties: Properties
 
 
 class Page(Reply):
@@ -488,6 +511,9 @@ class ImportReply(Sparse):
     suites_created: Count | None = None
     files: Count
     cases: ImportCounts
+    warnings: list[str] | None = Field(
+        None, description="What the import left out, such as an impossible timestamp; absent when nothing."
+    )
 
 
 # statistics and import query strings
