@@ -101,18 +101,25 @@ def build_summary(instance_id, build_id):
 def build_diff(instance_id, build_id):
     """New failures, fixed, still failing, new and removed tests against another build.
 
-    ``base`` is the other build's id (default: the previous build by number).
+    ``base`` is the other build's id (default: :func:`stats.comparison_base`,
+    the previous finished build on the same branch); ``base_reason`` says which.
+
+    :raise ValidationError: for a ``base`` that is not a build of this instance.
     """
     build = get_build(instance_id, build_id)
     base_id = p.query_int("base", None, 1, 2**31 - 1)
-    other = get_build(instance_id, base_id) if base_id is not None else None
+    other = None
+    if base_id is not None:
+        other = stats.instance_build(instance_id, base_id)
+        if other is None:
+            message = f"base must be the id of a build of test instance {instance_id}"
+            raise p.ValidationError(message, {"base": "no such build in this instance"})
     limit = p.query_int("limit", 1000, 1, MAX_LIST)
     diff = stats.compare_builds(build, other, limit=limit)
-    for name, items in diff.items():
-        if name != "base":
-            for item in items:
-                item["build_id"] = build.id if name != "removed_tests" else diff["base"]["id"]
-            linked(instance_id, items)
+    for name in stats.DIFF_LISTS:
+        for item in diff[name]:
+            item["build_id"] = build.id if name != "removed_tests" else diff["base"]["id"]
+        linked(instance_id, diff[name])
     return plain(dict(build=stats.build_ref(build), **diff))
 
 
