@@ -331,6 +331,10 @@ def resource_paths(prefix, ids, kind, names, writable, lifecycle):
     return paths
 
 
+# how a build comparison chose its base (webapp.stats.comparison_base); null without one
+BASE_REASON = {"enum": ["chosen", "same_branch", "other_branch", "unfinished", None]}
+
+
 def statistics_paths(instance, build):
     """The statistics and import paths of an instance and a build."""
     window = [*path_ids("instance_id"), *WINDOW_PARAMETERS]
@@ -364,10 +368,12 @@ def statistics_paths(instance, build):
             responses(200, ref("BuildSummary"), 404), path_ids("instance_id", "build_id"))},
         f"{build}diff/": {"get": operation(
             "buildDiff", "New failures, fixed, still failing, new and removed tests against another build",
-            responses(200, obj({"build": BUILD_REF, "base": nullable(BUILD_REF), **diff_lists},
-                               required=("build", "base", *diff_lists)), 400, 404),
+            responses(200, obj({"build": BUILD_REF, "base": nullable(BUILD_REF), "base_reason": BASE_REASON,
+                                **diff_lists}, required=("build", "base", "base_reason", *diff_lists)),
+                      400, 404),
             [*path_ids("instance_id", "build_id"),
-             query_int("base", None, 1, INT32, "Default: the previous build."),
+             query_int("base", None, 1, INT32, "A build of this instance. Default: the previous finished "
+                       "build on the same branch, else on any branch, else the previous build."),
              query_int("limit", 1000, 1, 10000)])},
         f"{instance}trend/": {"get": operation(
             "trend", "Pass rate and duration of the newest builds, oldest first",
