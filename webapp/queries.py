@@ -320,13 +320,21 @@ def build_cases_with_status(build, status, page, sort=None):
     counts = status_counts(build)
     if key == "id":
         return cases_by_status(TestCase.build_id, build.id, counts, (status,), page), "id"
-    order = TestCase.duration.desc() if descending else TestCase.duration.asc()
-    statement = (
-        select(TestCase)
-        .where(TestCase.build_id == build.id, status_condition(status))
-        .order_by(TestCase.duration.is_(None), order, TestCase.id)
-    )
+    statement = build_cases_statement(build, status, key, descending)
     return fetch_page(statement, page, counts[status]), ("-" if descending else "") + key
+
+
+def build_cases_statement(build, status, key, descending):
+    """A build's cases with one status (or all, for ``STATUS_ORDER``), ordered by a :data:`CASE_SORTS` key.
+
+    Unknown durations sort last either way; ties keep the stored order.
+    """
+    conditions = [TestCase.build_id == build.id]
+    if status != STATUS_ORDER:
+        conditions.append(status_condition(status))
+    column = CASE_SORTS[key]
+    order = column.desc() if descending else column.asc()
+    return select(TestCase).where(*conditions).order_by(column.is_(None), order, TestCase.id)
 
 
 # the test search reads the names of the newest builds' cases, newest first, until this many
@@ -361,27 +369,48 @@ def search_tests(instance_id, term, page, per_page=PER_PAGE):
     ``build_id``, ``latest_status`` and ``failure_rate`` (failed or errored
     runs over runs in the newest :data:`SEARCH_RATE_BUILDS` builds, None without runs).
     """
-    build_ids = search_window(instance_id)
-    suites = list(db.session.scalars(select(TestSuite.id).where(TestSuite.build_id.in_(build_ids)))) \
-        if build_ids else []
-    if not suites:
-        return Page(items=[], page=1, per_page=per_page, total=0)
-    matches = (
-        TestCase.suite_id.in_(suites),
-        func.lower(TestCase.name).like(like_pattern(term.lower()), escape="\\"),
-    )
-    total = db.session.scalar(select(func.count(func.distinct(TestCase.test_key))).where(*matches))
+    matches = test_matches(instance_id, term)
+    total = count_tests(matches)
     page = clamp_page(page, total, per_page)
+    items = found_tests(instance_id, matches, (page - 1) * per_page, per_page)
+    return Page(items=items, page=page, per_page=per_page, total=total)
+
+
+def test_matches(instance_id, term):
+    """The conditions of a test search (see :func:`search_tests`), or None when the window is empty."""
+    build_ids = search_window(instance_id)
+    if not build_ids:
+        return None
+    suites = list(db.session.scalars(select(TestSuite.id).where(TestSuite.build_id.in_(build_ids))))
+    if not suites:
+        return None
+    return (
+        TestCase.suite_id.in_(suites),
+        func.lower(TestCase.name).like(like_pattern((term or "").lower()), escape="\\"),
+    )
+
+
+def count_tests(matches):
+    """How many tests (distinct keys) a search's conditions match."""
+    if matches is None:
+        return 0
+    return db.session.scalar(select(func.count(func.distinct(TestCase.test_key))).where(*matches))
+
+
+def found_tests(instance_id, matches, offset, limit):
+    """One slice of a search's tests, by suite and name, described by :func:`describe_tests`."""
+    if matches is None:
+        return []
     found = db.session.execute(
         select(TestCase.test_key, func.max(TestCase.id).label("case_id"))
         .join(TestSuite, TestSuite.id == TestCase.suite_id)
         .where(*matches)
         .group_by(TestCase.test_key)
         .order_by(func.min(TestSuite.name), func.min(TestCase.name), TestCase.test_key)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+        .limit(limit)
+        .offset(offset)
     ).all()
-    return Page(items=describe_tests(instance_id, found), page=page, per_page=per_page, total=total)
+    return describe_tests(instance_id, found)
 
 
 def describe_tests(instance_id, found):

@@ -19,6 +19,7 @@ from wtforms import ValidationError as CSRFValidationError
 
 from webapp.api import imports as imp
 from webapp.api import openapi
+from webapp.api import reports as rp
 from webapp.api import resources as r
 from webapp.api import statistics as st
 from webapp.extensions import csrf
@@ -91,6 +92,10 @@ add_route(INSTANCE + "flaky/", "flaky", st.flaky, ["GET"])
 add_route(INSTANCE + "regressions/", "regressions", st.regressions, ["GET"])
 add_route(INSTANCE + "test-history/", "find_test", st.find_test, ["GET"])
 add_route(INSTANCE + "test-history/<string(length=32):test_key>/", "test_history", st.test_history, ["GET"])
+
+# finding things (webapp/api/reports.py): tests by name, a build's cases by status
+add_route(INSTANCE + "tests/", "search_tests", rp.search_tests, ["GET"])
+add_route(BUILD + "cases/", "build_cases", rp.build_cases, ["GET"])
 
 # the document of all of the above (webapp/api/openapi.py); it needs credentials like the rest
 bp.add_url_rule("/openapi.json", "openapi", openapi.serve, methods=["GET"])

@@ -181,6 +181,11 @@ SCHEMAS = {
         )},
         required=("suite", "name", "test_key", "url", "history_url"),
     ),
+    "FoundTest": obj(
+        {"suite": text(), "name": text(), "test_key": text(), "latest_status": nullable(STATUS),
+         "failure_rate": OPTIONAL_NUMBER, **TEST_LINKS},
+        required=("suite", "name", "test_key", "latest_status", "failure_rate", "url", "history_url"),
+    ),
     "TestHistory": obj(
         {"suite": text(), "name": text(), "test_key": text(), "runs": COUNT, "failures": COUNT,
          "failure_rate": OPTIONAL_NUMBER,
@@ -200,7 +205,7 @@ SCHEMAS = {
         required=("build", "suites", "cases", "files"),
     ),
 }
-for kind in ("TestInstance", "TestBuild", "TestSuite", "TestCase"):
+for kind in ("TestInstance", "TestBuild", "TestSuite", "TestCase", "FoundTest"):
     SCHEMAS[kind + "List"] = obj(
         {"count": COUNT, "next": nullable(text()), "previous": nullable(text()),
          "results": {"type": "array", "items": ref(kind)}},
@@ -331,6 +336,8 @@ def resource_paths(prefix, ids, kind, names, writable, lifecycle):
     return paths
 
 
+# the orderings of a build's case list (webapp/api/reports.py)
+ORDERINGS = ("id", "-id", "duration", "-duration")
 # how a build comparison chose its base (webapp.stats.comparison_base); null without one
 BASE_REASON = {"enum": ["chosen", "same_branch", "other_branch", "unfinished", None]}
 
@@ -375,6 +382,16 @@ def statistics_paths(instance, build):
              query_int("base", None, 1, INT32, "A build of this instance. Default: the previous finished "
                        "build on the same branch, else on any branch, else the previous build."),
              query_int("limit", 1000, 1, 10000)])},
+        f"{instance}tests/": {"get": operation(
+            "searchTests", "Tests whose case name contains a text (any letter case), by suite and name",
+            responses(200, ref("FoundTestList"), 400, 404), [*path_ids("instance_id"), *LIST_PARAMETERS])},
+        f"{build}cases/": {"get": operation(
+            "buildCases", "A build's cases across its suites, optionally of one status",
+            responses(200, ref("TestCaseList"), 400, 404),
+            [*path_ids("instance_id", "build_id"), *LIST_PARAMETERS[:2],
+             parameter("result_status", "query", STATUS, "Only cases with this status."),
+             parameter("ordering", "query", {"type": "string", "enum": list(ORDERINGS)},
+                       "Sort key; a leading - sorts descending. Unknown durations come last.")])},
         f"{instance}trend/": {"get": operation(
             "trend", "Pass rate and duration of the newest builds, oldest first",
             responses(200, obj({"limit": INT, "branch": nullable(text()),
