@@ -11,6 +11,7 @@ from flask import request
 
 from webapp import queries
 from webapp.api import payload as p
+from webapp.api.openapi import ORDERINGS
 from webapp.api.pagination import DEFAULT_LIMIT
 from webapp.api.pagination import MAX_LIMIT
 from webapp.api.pagination import MAX_OFFSET
@@ -22,8 +23,6 @@ from webapp.api.serializers import case_json
 from webapp.api.statistics import case_url
 from webapp.api.statistics import history_url
 from webapp.models import STATUSES
-
-ORDERINGS = ("id", "-id", "duration", "-duration")
 
 
 def list_page(total, results, offset, limit):
