@@ -338,7 +338,8 @@ def build_cases_statement(build, status, key, descending):
 
 
 # the test search reads the names of the newest builds' cases, newest first, until this many
-SEARCH_CASES = 200_000
+# (at least one build): a build's tests mostly repeat the last one's, and each case read costs
+SEARCH_CASES = 50_000
 # the failure rate of a found test is over its runs in this many of the newest builds
 SEARCH_RATE_BUILDS = 50
 
