@@ -289,4 +289,6 @@ def test_demo_data_is_coherent(app):
         assert any(b.passed == b.cases_total for b in builds)
         assert sum(b.flaky for b in builds) > 0
         checkout = db.session.scalar(select(TestInstance).where(TestInstance.name == "checkout-service"))
-        assert stats.duration_regressions(checkout.id)["tests"]
+        # two tests per product slow down from build 26; timeouts and retries may add one or two, not more
+        regressed = stats.duration_regressions(checkout.id)["tests"]
+        assert 2 <= len(regressed) <= 5, [(t["name"], t["ratio"]) for t in regressed]

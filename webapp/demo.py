@@ -74,13 +74,14 @@ def failure(rng, name, kind):
     }
 
 
-def case_result(rng, name, build_index, roles, green):
+def case_result(rng, name, build_index, roles, green, usual):
     """Decide one case's result in one build, from the test's role (flaky, broken, slower) in the demo.
 
     :param roles: ``{"flaky": names, "broken": names, "slower": names}``.
     :param green: whether this build passes wholly (no failures, errors or skips).
+    :param usual: the test's usual duration; a run takes it give or take a quarter.
     """
-    base = rng.lognormvariate(-2.5, 1.1)
+    base = usual * rng.uniform(0.8, 1.25)
     if name in roles["slower"] and build_index >= 25:
         base = base * 4 + 0.5  # a duration regression from build 26 on
     row = {"name": name, "duration": round(base, 4), "result_status": "SUCCESS", "attempts": 1}
@@ -114,6 +115,7 @@ def load_instance(rng, name, description, suite_names, now, green_build=None):
     every_case = [case for cases in suite_cases.values() for case in cases]
     picked = rng.sample(every_case, 8)
     roles = {"flaky": set(picked[:4]), "broken": set(picked[4:6]), "slower": set(picked[6:])}
+    usual = {case: rng.lognormvariate(-2.5, 1.1) for case in every_case}
     stored = 0
     for index in range(30):
         started = now - timedelta(days=30 - index, minutes=rng.randint(0, 600))
@@ -128,7 +130,9 @@ def load_instance(rng, name, description, suite_names, now, green_build=None):
         clock = started
         for suite_name, case_names in suite_cases.items():
             suite = results.create_suite(build, suite_name, started=clock)
-            rows = [case_result(rng, case, index, roles, index == green_build) for case in case_names]
+            rows = [
+                case_result(rng, case, index, roles, index == green_build, usual[case]) for case in case_names
+            ]
             for row in rows:
                 row["started"] = clock
                 clock += timedelta(seconds=row["duration"])
