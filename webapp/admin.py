@@ -239,18 +239,39 @@ class SecureModelView(AdminOnly, ModelView):
 class InstanceView(SecureModelView):
     """Test instances; created and deleted through the results layer."""
 
-    column_list = ("id", "name", "description", "created")
+    column_list = ("id", "name", "description", "created", "pass_green", "pass_amber")
     column_searchable_list = ("name", "description")
     column_filters = ("name", "created")
-    form_columns = ("name", "description")
+    form_columns = ("name", "description", "pass_green", "pass_amber")
+    column_labels = {"pass_green": "Green from (pass rate 0..1)", "pass_amber": "Amber from (pass rate 0..1)"}
+    form_args = {
+        "pass_green": {"validators": [NumberRange(0, 1)]},
+        "pass_amber": {"validators": [NumberRange(0, 1)]},
+    }
+
+    def validate_form(self, form):
+        """Refuse an amber threshold above the green one: the colours would overlap."""
+        valid = super().validate_form(form)
+        green, amber = getattr(form, "pass_green", None), getattr(form, "pass_amber", None)
+        if valid and green is not None and amber is not None and green.data is not None \
+                and amber.data is not None and amber.data > green.data:
+            amber.errors = [*amber.errors, "must not be above the green threshold"]
+            return False
+        return valid
 
     def create_model(self, form):
         """Create through :func:`results.create_instance`, which refuses a taken name."""
-        return self.run_write(lambda: results.create_instance(form.name.data, form.description.data or ""))
+        def create():
+            instance = results.create_instance(form.name.data, form.description.data or "")
+            results.update_instance(instance, **given_values(form, ("pass_green", "pass_amber")))
+            return instance
+
+        return self.run_write(create)
 
     def update_model(self, form, model):
-        """Rename or re-describe through :func:`results.update_instance`, which refuses a taken name."""
+        """Rename, re-describe or re-colour through :func:`results.update_instance` (refuses a taken name)."""
         changes = changed_values(model, form, ("name", "description"))
+        changes.update(given_values(form, ("pass_green", "pass_amber")))
         return self.run_write(lambda: results.update_instance(model, **changes))
 
     def delete_model(self, model):

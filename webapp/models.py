@@ -230,8 +230,17 @@ class CountersMixin:
         return next((status for status in WORST_FIRST if self.count(status)), None)
 
 
+# pass-rate thresholds an instance starts with: green at 100 %, amber from 90 %, red below
+PASS_GREEN_DEFAULT = 1.0
+PASS_AMBER_DEFAULT = 0.9
+
+
 class TestInstance(db.Model):
-    """A product under test."""
+    """A product under test.
+
+    ``pass_green`` and ``pass_amber`` are the pass rates (0..1) from which a
+    build of this product shows green or amber; below amber it shows red.
+    """
 
     __tablename__ = "test_instances"
     __test__ = False
@@ -240,6 +249,12 @@ class TestInstance(db.Model):
     name: Mapped[str] = mapped_column(String(NAME_LIMIT), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    pass_green: Mapped[float] = mapped_column(
+        Float, default=PASS_GREEN_DEFAULT, server_default=str(PASS_GREEN_DEFAULT)
+    )
+    pass_amber: Mapped[float] = mapped_column(
+        Float, default=PASS_AMBER_DEFAULT, server_default=str(PASS_AMBER_DEFAULT)
+    )
 
     builds: Mapped[list["TestBuild"]] = relationship(
         back_populates="instance", cascade="all, delete-orphan", passive_deletes=True

@@ -300,3 +300,159 @@ def suite_cases(suite, page, status=STATUS_ORDER, search=None):
 def status_condition(status):
     """The SQL condition for one case status, where None means not finished yet."""
     return TestCase.result_status.is_(None) if status is None else TestCase.result_status == status
+
+
+# the picker of a comparison's base offers this many of the instance's newest builds
+PICKER_BUILDS = 50
+
+
+def recent_builds(instance_id, branch=None, limit=PICKER_BUILDS):
+    """An instance's newest builds (on one branch if given), newest first."""
+    statement = select(TestBuild).where(*build_conditions(instance_id, branch))
+    return list(db.session.scalars(statement.order_by(TestBuild.number.desc()).limit(limit)))
+
+
+# sort keys of a build's cases filtered by status: id (the order they were stored) or duration
+CASE_SORTS = {"id": TestCase.id, "duration": TestCase.duration}
+
+
+def build_cases_with_status(build, status, page, sort=None):
+    """One page of a build's cases with one status (None: unfinished), across its suites.
+
+    Sorted by id (the stored order, served from the status index and the
+    counters) or by ``duration``/``-duration`` (slowest first with ``-``;
+    unknown durations last). :return: ``(page, sort key used)``.
+    """
+    key, descending = parse_sort(sort, CASE_SORTS, "id")
+    counts = status_counts(build)
+    if key == "id":
+        return cases_by_status(TestCase.build_id, build.id, counts, (status,), page), "id"
+    statement = build_cases_statement(build, status, key, descending)
+    return fetch_page(statement, page, counts[status]), ("-" if descending else "") + key
+
+
+def build_cases_statement(build, status, key, descending):
+    """A build's cases with one status (or all, for ``STATUS_ORDER``), ordered by a :data:`CASE_SORTS` key.
+
+    Unknown durations sort last either way; ties keep the stored order.
+    """
+    conditions = [TestCase.build_id == build.id]
+    if status != STATUS_ORDER:
+        conditions.append(status_condition(status))
+    column = CASE_SORTS[key]
+    order = column.desc() if descending else column.asc()
+    return select(TestCase).where(*conditions).order_by(column.is_(None), order, TestCase.id)
+
+
+# the test search reads the names of the newest builds' cases, newest first, until this many
+# (at least one build): a build's tests mostly repeat the last one's, and each case read costs
+SEARCH_CASES = 50_000
+# the failure rate of a found test is over its runs in this many of the newest builds
+SEARCH_RATE_BUILDS = 50
+
+
+def search_window(instance_id, budget=SEARCH_CASES):
+    """Ids of the newest builds whose cases a test search reads: at least one, up to ``budget`` cases."""
+    rows = db.session.execute(
+        select(TestBuild.id, TestBuild.cases_total)
+        .where(TestBuild.instance_id == instance_id)
+        .order_by(TestBuild.number.desc())
+    )
+    ids, cases = [], 0
+    for row in rows:
+        if ids and cases + row.cases_total > budget:
+            break
+        ids.append(row.id)
+        cases += row.cases_total
+    return ids
+
+
+def search_tests(instance_id, term, page, per_page=PER_PAGE):
+    """The tests of an instance whose case name contains ``term`` (any letter case), by suite and name.
+
+    A test is one test key; it is found among the cases of the newest builds
+    (:func:`search_window`), through the ``(suite_id, name)`` index, so the cost
+    follows the window, not the instance's whole history. Each item is a dict
+    with ``suite``, ``name``, ``test_key``, ``case_id`` (its newest case),
+    ``build_id``, ``latest_status`` and ``failure_rate`` (failed or errored
+    runs over runs in the newest :data:`SEARCH_RATE_BUILDS` builds, None without runs).
+    """
+    matches = test_matches(instance_id, term)
+    total = count_tests(matches)
+    page = clamp_page(page, total, per_page)
+    items = found_tests(instance_id, matches, (page - 1) * per_page, per_page)
+    return Page(items=items, page=page, per_page=per_page, total=total)
+
+
+def test_matches(instance_id, term):
+    """The conditions of a test search (see :func:`search_tests`), or None when the window is empty."""
+    build_ids = search_window(instance_id)
+    if not build_ids:
+        return None
+    suites = list(db.session.scalars(select(TestSuite.id).where(TestSuite.build_id.in_(build_ids))))
+    if not suites:
+        return None
+    return (
+        TestCase.suite_id.in_(suites),
+        func.lower(TestCase.name).like(like_pattern((term or "").lower()), escape="\\"),
+    )
+
+
+def count_tests(matches):
+    """How many tests (distinct keys) a search's conditions match."""
+    if matches is None:
+        return 0
+    return db.session.scalar(select(func.count(func.distinct(TestCase.test_key))).where(*matches))
+
+
+def found_tests(instance_id, matches, offset, limit):
+    """One slice of a search's tests, by suite and name, described by :func:`describe_tests`."""
+    if matches is None:
+        return []
+    found = db.session.execute(
+        select(TestCase.test_key, func.max(TestCase.id).label("case_id"))
+        .join(TestSuite, TestSuite.id == TestCase.suite_id)
+        .where(*matches)
+        .group_by(TestCase.test_key)
+        .order_by(func.min(TestSuite.name), func.min(TestCase.name), TestCase.test_key)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return describe_tests(instance_id, found)
+
+
+def describe_tests(instance_id, found):
+    """Search results as dicts: names and status of each newest case, failure rate of recent runs."""
+    if not found:
+        return []
+    newest = {
+        row.id: row
+        for row in db.session.execute(
+            select(TestCase.id, TestCase.build_id, TestCase.suite_id, TestCase.name, TestCase.result_status,
+                   TestSuite.name.label("suite"))
+            .join(TestSuite, TestSuite.id == TestCase.suite_id)
+            .where(TestCase.id.in_([row.case_id for row in found]))
+        )
+    }
+    recent = list(db.session.scalars(
+        select(TestBuild.id).where(TestBuild.instance_id == instance_id)
+        .order_by(TestBuild.number.desc()).limit(SEARCH_RATE_BUILDS)
+    ))
+    runs, failures = {}, {}
+    for key, status in db.session.execute(
+        select(TestCase.test_key, TestCase.result_status)
+        .where(TestCase.instance_id == instance_id, TestCase.test_key.in_([row.test_key for row in found]),
+               TestCase.build_id.in_(recent), TestCase.result_status.in_(("SUCCESS", "FAILED", "ERROR")))
+    ):
+        runs[key] = runs.get(key, 0) + 1
+        failures[key] = failures.get(key, 0) + (status != "SUCCESS")
+    items = []
+    for row in found:
+        case_row = newest[row.case_id]
+        rate = round(failures[row.test_key] / runs[row.test_key], 4) if runs.get(row.test_key) else None
+        items.append({
+            "suite": case_row.suite, "name": case_row.name, "test_key": row.test_key, "case_id": case_row.id,
+            "suite_id": case_row.suite_id, "build_id": case_row.build_id,
+            "latest_status": case_row.result_status, "failure_rate": rate,
+        })
+    return items

@@ -110,6 +110,42 @@ def previous_build(build):
     )
 
 
+# the lists of a build comparison, each of test items
+DIFF_LISTS = ("new_failures", "fixed", "still_failing", "new_tests", "removed_tests")
+# why a comparison uses the base it does (the API's ``base_reason``)
+BASE_CHOSEN = "chosen"  # asked for with ?base=
+BASE_SAME_BRANCH = "same_branch"  # the previous finished build on the build's branch
+BASE_OTHER_BRANCH = "other_branch"  # none on that branch: the previous finished build on any
+BASE_UNFINISHED = "unfinished"  # no earlier finished build: the previous build by number
+
+
+def instance_build(instance_id, build_id):
+    """The build ``build_id`` if it belongs to instance ``instance_id``, else None."""
+    build = db.session.get(TestBuild, build_id) if 0 < build_id < 2**63 else None
+    return build if build is not None and build.instance_id == instance_id else None
+
+
+def comparison_base(build):
+    """The build ``build`` is compared with by default, and why: ``(base or None, reason)``.
+
+    The previous finished build on the same branch (a build without a branch
+    pairs with one without); failing that, the previous finished build on any
+    branch; failing that, the previous build by number. The reason is one of
+    the ``BASE_*`` values, so pages can say when the base is a fallback.
+    """
+    earlier = select(TestBuild).where(
+        TestBuild.instance_id == build.instance_id, TestBuild.number < build.number
+    ).order_by(TestBuild.number.desc()).limit(1)
+    finished = earlier.where(TestBuild.finished.is_not(None))
+    branch = TestBuild.branch.is_(None) if build.branch is None else TestBuild.branch == build.branch
+    for statement, reason in ((finished.where(branch), BASE_SAME_BRANCH), (finished, BASE_OTHER_BRANCH),
+                              (earlier, BASE_UNFINISHED)):
+        base = db.session.scalar(statement)
+        if base is not None:
+            return base, reason
+    return None, None
+
+
 def paired_cases(build_id, base_id, condition, limit, inner=False):
     """Cases of one build with the same test's case in another build, filtered by ``condition``.
 
@@ -189,7 +225,7 @@ def fixed_item(row):
 
 
 def compare_builds(build, other=None, limit=None):
-    """What changed from ``other`` (default: the previous build by number) to ``build``.
+    """What changed from ``other`` (default: :func:`comparison_base`) to ``build``.
 
     - ``new_failures``: failing now, and passing, skipped, unfinished or absent in the base;
     - ``fixed``: passing now and failing in the base;
@@ -200,9 +236,10 @@ def compare_builds(build, other=None, limit=None):
     Items are ``{suite, name, test_key, status, case_id}``; the first three
     lists add the base's ``base_status`` and ``base_case_id``. Without a base
     every list is empty. ``limit`` caps each list (sorted by suite and name).
+    ``base_reason`` says how the base was chosen (see :func:`comparison_base`).
     """
-    base = other if other is not None else previous_build(build)
-    empty = {"base": None, "new_failures": [], "fixed": [], "still_failing": [],
+    base, reason = (other, BASE_CHOSEN) if other is not None else comparison_base(build)
+    empty = {"base": None, "base_reason": None, "new_failures": [], "fixed": [], "still_failing": [],
              "new_tests": [], "removed_tests": []}
     if base is None:
         return empty
@@ -219,6 +256,7 @@ def compare_builds(build, other=None, limit=None):
 
     return {
         "base": build_ref(base),
+        "base_reason": reason,
         "new_failures": [diff_item(r) for r in pairs(lambda c, o: and_(failing(c), not_failing(o)))],
         # through the base's few failures, not the build's many passes
         "fixed": [fixed_item(r) for r in pairs(
@@ -230,9 +268,9 @@ def compare_builds(build, other=None, limit=None):
     }
 
 
-def instance_trend(instance_id, limit=DEFAULT_WINDOW, branch=None):
-    """The last ``limit`` builds (optionally of one branch), oldest to newest, from their counters."""
-    statement = select(TestBuild).where(TestBuild.instance_id == instance_id)
+def instance_trend(instance_id, limit=DEFAULT_WINDOW, branch=None, between=None):
+    """The last ``limit`` builds (of one branch, or started ``between`` two times), oldest first."""
+    statement = in_period(select(TestBuild).where(TestBuild.instance_id == instance_id), between)
     if branch is not None:
         statement = statement.where(TestBuild.branch == branch)
     builds = db.session.scalars(statement.order_by(TestBuild.number.desc()).limit(limit)).all()
@@ -254,14 +292,24 @@ def instance_trend(instance_id, limit=DEFAULT_WINDOW, branch=None):
     ]
 
 
-def window_builds(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, before=None):
+def in_period(statement, between):
+    """``statement`` narrowed to builds started within ``between``, a ``(first, last)`` datetime pair."""
+    if between is None:
+        return statement
+    first, last = between
+    return statement.where(TestBuild.started >= first, TestBuild.started < last)
+
+
+def window_builds(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, before=None, between=None):
     """The ids, numbers and counters of the last ``limit_builds`` builds, newest first.
 
     :param before: only builds numbered below this.
+    :param between: only builds started in this ``(first, last)`` period, last excluded.
     """
     statement = select(TestBuild.id, TestBuild.number, TestBuild.flaky, TestBuild.cases_total).where(
         TestBuild.instance_id == instance_id
     )
+    statement = in_period(statement, between)
     if branch is not None:
         statement = statement.where(TestBuild.branch == branch)
     if before is not None:
@@ -296,14 +344,14 @@ def test_ref(row):
             "suite_id": row.suite_id, "build_id": row.build_id, "last_status": row.result_status}
 
 
-def top_failing(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10):
+def top_failing(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10, between=None):
     """The tests that failed most often in the last builds.
 
     Sorted by failures, then the most recent failure, then name. Each item has
     ``failures``, ``runs``, ``failure_rate`` (failures / runs) and
     ``last_failed`` (a build number), plus the test's newest case.
     """
-    window = window_builds(instance_id, limit_builds, branch)
+    window = window_builds(instance_id, limit_builds, branch, between=between)
     ids = [row.id for row in window]
     if not ids:
         return []
@@ -407,13 +455,13 @@ def slowest_candidates(build_ids, top):
     ).all()
 
 
-def slowest_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10):
+def slowest_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10, between=None):
     """The tests with the highest median duration in the last builds (ties: higher p95).
 
     Each item has ``median``, ``p95``, ``runs`` (with a known duration) and
     ``latest`` (the newest run's duration), plus the test's newest case.
     """
-    window = window_builds(instance_id, limit_builds, branch)
+    window = window_builds(instance_id, limit_builds, branch, between=between)
     ids = [row.id for row in window]
     keys = slowest_candidates(ids, top) if ids else []
     if not keys:
@@ -478,13 +526,13 @@ def flaky_candidates(window):
     return sorted(keys)
 
 
-def flaky_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10):
+def flaky_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10, between=None):
     """The tests with the highest flaky score in the last builds (only scores above 0).
 
     Each item has ``score``, ``runs``, ``flips``, ``retried`` and ``failures``,
     plus the test's newest case. Ties go to more flips and retries, then name.
     """
-    window = window_builds(instance_id, limit_builds, branch)
+    window = window_builds(instance_id, limit_builds, branch, between=between)
     if not window:
         return []
     candidates = flaky_candidates(window)
@@ -577,24 +625,25 @@ def regression_candidates(build_id, baseline, factor, min_increase, min_runs):
 
 def duration_regressions(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, build=None,
                          factor=REGRESSION_FACTOR, min_increase=REGRESSION_MIN_INCREASE,
-                         min_runs=REGRESSION_MIN_RUNS, top=20):
+                         min_runs=REGRESSION_MIN_RUNS, top=20, between=None):
     """Tests that became markedly slower than their own recent median.
 
     A test of ``build`` (default: the newest build, of ``branch`` if given)
     regressed when its duration is at least ``factor`` times its median over
     the ``limit_builds`` earlier builds (same branch filter), and at least
     ``min_increase`` seconds more, with ``min_runs`` earlier runs at least.
-    Sorted by seconds lost, worst first.
+    Sorted by seconds lost, worst first. ``between`` limits both the build and
+    the baseline to builds started in a ``(first, last)`` period.
 
     :return: ``{"build": the build compared, "baseline_builds": n, "tests": [...]}``;
         each test has ``duration``, ``median``, ``runs``, ``increase`` and ``ratio``.
     """
     if build is None:
-        newest = window_builds(instance_id, 1, branch)
+        newest = window_builds(instance_id, 1, branch, between=between)
         build = db.session.get(TestBuild, newest[0].id) if newest else None
     if build is None:
         return {"build": None, "baseline_builds": 0, "tests": []}
-    window = window_builds(instance_id, limit_builds, branch, before=build.number)
+    window = window_builds(instance_id, limit_builds, branch, before=build.number, between=between)
     result = {"build": build_ref(build), "baseline_builds": len(window), "tests": []}
     if not window:
         return result

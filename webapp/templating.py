@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.extensions import db
 from webapp.extensions import login_manager
+from webapp.glance import pass_level
 
 bootstrap = Bootstrap5()
 
@@ -127,5 +128,9 @@ def init_app(app):
         isotime=iso_utc, utctext=utc_text, duration=duration, percent=percent, build_duration=build_duration
     )
     app.jinja_env.globals.update(
-        url_with=url_with, has_endpoint=has_endpoint, viewer=viewer, sparkline_points=sparkline_points
+        url_with=url_with,
+        has_endpoint=has_endpoint,
+        viewer=viewer,
+        sparkline_points=sparkline_points,
+        pass_level=pass_level,
     )

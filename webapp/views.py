@@ -5,13 +5,22 @@ back to the default rather than failing) and leave querying to
 :mod:`webapp.queries` and :mod:`webapp.stats`.
 """
 
+from datetime import date
+from datetime import datetime
+from datetime import time
+from datetime import timedelta
+from datetime import timezone
+
 from flask import Blueprint
 from flask import abort
+from flask import redirect
 from flask import render_template
 from flask import request
+from flask import session
 from flask import url_for
 from flask_login import login_required
 
+from webapp import glance
 from webapp import queries
 from webapp import stats
 from webapp.domain import MAX_ID
@@ -22,6 +31,7 @@ from webapp.models import TestBuild
 from webapp.models import TestCase
 from webapp.models import TestInstance
 from webapp.models import TestSuite
+from webapp.templating import utc_text
 
 bp = Blueprint("pages", __name__)
 
@@ -31,6 +41,11 @@ PANEL_ROWS = 10
 CHANGES_SHOWN = 25
 HISTORY_BUILDS = 50
 UNFINISHED = "unfinished"
+# a date range on the statistics page covers at most this many builds
+RANGE_BUILDS = 500
+# the window and branch parameters remembered per instance (in the session) and shared in the URL
+WINDOW_ARGS = ("n", "branch", "from", "to")
+REMEMBERED_INSTANCES = 20
 
 
 def get_or_404(model, item_id, kind):
@@ -88,6 +103,72 @@ def trend_size_arg():
     return size if size in TREND_SIZES else stats.DEFAULT_WINDOW
 
 
+def date_arg(name):
+    """A ``YYYY-MM-DD`` query parameter as a date, or None when absent or not a date."""
+    try:
+        return date.fromisoformat(request.args.get(name, ""))
+    except ValueError:
+        return None
+
+
+def period_arg():
+    """The statistics page's date range as a ``(first, last)`` UTC pair (``to`` included), or None."""
+    first, last = date_arg("from"), date_arg("to")
+    if first is None or last is None or last < first:
+        return None
+    start = datetime.combine(first, time.min, tzinfo=timezone.utc)
+    return start, datetime.combine(last + timedelta(days=1), time.min, tzinfo=timezone.utc)
+
+
+def remembered_window(instance_id):
+    """A redirect to this page with the instance's remembered window and branch, or None.
+
+    A URL naming any of :data:`WINDOW_ARGS` is what the user chose: it is
+    remembered for the instance (in the session, for the last few instances)
+    and kept in the URL, so the view can be shared. A URL naming none of them
+    gets the remembered ones put back in.
+    """
+    windows = session.get("windows", {})
+    chosen = {name: request.args[name] for name in WINDOW_ARGS if name in request.args}
+    key = str(instance_id)
+    if chosen:
+        if windows.get(key) != chosen:
+            windows.pop(key, None)
+            windows[key] = chosen
+            session["windows"] = dict(list(windows.items())[-REMEMBERED_INSTANCES:])
+        return None
+    if windows.get(key):
+        return redirect(
+            url_for(request.endpoint, **request.view_args, **request.args.to_dict(), **windows[key])
+        )
+    return None
+
+
+def base_arg(build):
+    """The build named by ``?base=`` to compare ``build`` with, or None when not given.
+
+    :raise 400: when it is not a build id of the same instance, or is the build itself.
+    """
+    value = request.args.get("base")
+    if value is None or value == "":
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) < 19):
+        abort(
+            400,
+            description=f"“{value[:40]}” is not a build id: ?base= takes the id of a build to compare with.",
+        )
+    base = stats.instance_build(build.instance_id, int(value))
+    if base is None:
+        abort(
+            400,
+            description=f"Build id {value} is not a build of {build.instance.name}: "
+            "a build can only be compared with a build of its own instance.",
+        )
+    if base.id == build.id:
+        abort(400, description="A build cannot be compared with itself: pick another base build.")
+    return base
+
+
 def status_arg():
     """The suite page's status filter: a status, None for unfinished cases, or all of them."""
     value = request.args.get("status", "")
@@ -108,6 +189,9 @@ def trend_chart_data(trend):
     return {
         "labels": [f"#{point['number']}" for point in trend],
         "links": [url_for("pages.build", build_id=point["id"]) for point in trend],
+        # for the tooltips: which branch, and when (UTC)
+        "branches": [point["branch"] or "no branch" for point in trend],
+        "dates": [utc_text(point["started"]) for point in trend],
         "pass_rate": [as_percent(point["pass_rate"]) for point in trend],
         # wall-clock time when known; the sum of case durations otherwise
         "duration": [point["elapsed"] or point["duration"] for point in trend],
@@ -124,8 +208,20 @@ def history_chart_data(runs):
     return {
         "labels": [f"#{run['build_number']}" for run in ordered],
         "links": [url_for("pages.build", build_id=run["build_id"]) for run in ordered],
+        "branches": [run["branch"] or "no branch" for run in ordered],
+        "dates": [utc_text(run["started"]) for run in ordered],
         "duration": [run["duration"] for run in ordered],
         "status": [run["status"] for run in ordered],
+    }
+
+
+def history_flips(runs):
+    """Case ids of the runs (newest first) whose pass/fail outcome differs from the run before them."""
+    ran = [run for run in reversed(runs) if run["status"] in stats.RAN]
+    return {
+        after["case_id"]
+        for before, after in zip(ran, ran[1:], strict=False)
+        if (before["status"] == "SUCCESS") != (after["status"] == "SUCCESS")
     }
 
 
@@ -142,9 +238,13 @@ def instances():
 @bp.get("/instances/<int:instance_id>")
 @login_required
 def instance(instance_id):
-    """Show an instance's builds (sortable, by branch), trend charts and test statistics."""
+    """Show an instance's builds (sortable, by branch), trend charts, and tests found by name."""
     item = get_instance_or_404(instance_id)
+    back = remembered_window(item.id)
+    if back is not None:
+        return back
     branch = text_arg("branch")
+    search = text_arg("q")
     page, sort = queries.builds_page(item.id, int_arg("page"), request.args.get("sort"), branch)
     size = trend_size_arg()
     trend = stats.instance_trend(item.id, size, branch)
@@ -155,48 +255,82 @@ def instance(instance_id):
         sort=sort,
         branch=branch,
         branches=queries.instance_branches(item.id),
+        new_failures=glance.new_failures_by_build(page.items),
         trend=trend,
         chart_data=trend_chart_data(trend),
         trend_size=size,
         trend_sizes=TREND_SIZES,
+        search=search,
+        found=queries.search_tests(item.id, search, int_arg("tpage")) if search else None,
     )
 
 
 @bp.get("/instances/<int:instance_id>/statistics")
 @login_required
 def instance_statistics(instance_id):
-    """Show the failing, slowest and flaky tests of the last builds.
+    """The analysis page: trends, failing, slowest and flaky tests, duration regressions.
 
-    These read case rows, so the instance page opens without them and loads
-    this view's ``partial`` form afterwards; without script it is a page of its own.
+    Over the last 10, 30 or 100 builds or a date range, on one branch or all.
+    The panels read case rows, so the instance page loads this view's
+    ``partial`` form (the three lists) after it opens.
     """
     item = get_instance_or_404(instance_id)
+    back = None if request.args.get("partial") else remembered_window(item.id)
+    if back is not None:
+        return back
     branch = text_arg("branch")
-    size = trend_size_arg()
+    period = period_arg()
+    size = RANGE_BUILDS if period else trend_size_arg()
+    window = {"limit_builds": size, "branch": branch, "between": period}
+    trend = stats.instance_trend(item.id, size, branch, between=period)
     return render_template(
         fragment_or_page("pages/_instance_stats.html", "pages/instance_statistics.html"),
         instance=item,
         branch=branch,
-        builds=min(size, queries.build_count(item.id, branch)),
-        top_failing=stats.top_failing(item.id, size, branch, top=PANEL_ROWS),
-        slowest=stats.slowest_tests(item.id, size, branch, top=PANEL_ROWS),
-        flaky=stats.flaky_tests(item.id, size, branch, top=PANEL_ROWS),
+        branches=queries.instance_branches(item.id),
+        period=period,
+        trend_size=size,
+        trend_sizes=TREND_SIZES,
+        trend=trend,
+        chart_data=trend_chart_data(trend),
+        builds=len(trend),
+        top_failing=stats.top_failing(item.id, top=PANEL_ROWS, **window),
+        slowest=stats.slowest_tests(item.id, top=PANEL_ROWS, **window),
+        flaky=stats.flaky_tests(item.id, top=PANEL_ROWS, **window),
+        regressions=None if request.args.get("partial") else stats.duration_regressions(item.id, **window),
     )
 
 
 @bp.get("/builds/<int:build_id>")
 @login_required
 def build(build_id):
-    """Show a build's summary, its failed and errored cases, then its suites."""
+    """Show a build's summary, its failed and errored cases (or those of one status), then its suites."""
     item = get_build_or_404(build_id)
-    problems = queries.build_problem_cases(item, int_arg("fpage"))
+    chosen = base_arg(item)
+    base, reason = (chosen, stats.BASE_CHOSEN) if chosen else stats.comparison_base(item)
+    status = request.args.get("status")
+    if status in STATUSES:
+        problems, case_sort = queries.build_cases_with_status(
+            item, status, int_arg("fpage"), request.args.get("sort")
+        )
+    else:
+        status, case_sort = None, None
+        problems = queries.build_problem_cases(item, int_arg("fpage"))
     return render_template(
         "pages/build.html",
         build=item,
         instance=item.instance,
         previous=stats.previous_build(item),
         following=queries.next_build(item),
+        base=base,
+        base_reason=reason,
+        new_count=glance.new_failure_count(item, base),
+        status=status,
+        case_sort=case_sort,
         problems=problems,
+        failing_since=glance.failing_since(
+            item, {c.test_key for c in problems.items if c.result_status in stats.FAILING}
+        ),
         suite_names=queries.suite_names({case.suite_id for case in problems.items}),
         suites=queries.suites_page(item, int_arg("page")),
     )
@@ -205,18 +339,24 @@ def build(build_id):
 @bp.get("/builds/<int:build_id>/changes")
 @login_required
 def build_changes(build_id):
-    """Show what changed since the previous build: new failures, fixes, tests still failing.
+    """Show what changed since the base build: new failures, fixes, tests still failing.
 
-    Comparing reads both builds' cases, so the build page opens without it and
-    loads this view's ``partial`` form afterwards; without script it is a page of its own.
+    The base is ``?base=`` (a build id of the same instance) or, by default, the
+    previous finished build on the same branch. Comparing reads both builds'
+    cases, so the build page loads this view's ``partial`` form after it opens.
     """
     item = get_build_or_404(build_id)
+    chosen = base_arg(item)
+    pick_branch = text_arg("pick_branch")
     return render_template(
         fragment_or_page("pages/_changes.html", "pages/changes.html"),
         build=item,
         instance=item.instance,
-        changes=stats.compare_builds(item, limit=CHANGES_SHOWN + 1),
+        changes=stats.compare_builds(item, chosen, limit=CHANGES_SHOWN + 1),
         changes_shown=CHANGES_SHOWN,
+        pick_branch=pick_branch,
+        branches=queries.instance_branches(item.instance_id),
+        candidates=[b for b in queries.recent_builds(item.instance_id, pick_branch) if b.id != item.id],
     )
 
 
@@ -246,8 +386,12 @@ def case(case_id):
     """Show a case's result, message and details, and its history in earlier builds."""
     item = get_case_or_404(case_id)
     history = stats.test_history(item.instance_id, item.test_key, limit=HISTORY_BUILDS)
+    build = item.suite.build
+    since = glance.failing_since(build, {item.test_key}) if item.result_status in stats.FAILING else {}
     return render_template(
         "pages/case.html",
+        failing_since=since.get(item.test_key),
+        flips=history_flips(history["history"]),
         case=item,
         suite=item.suite,
         build=item.suite.build,

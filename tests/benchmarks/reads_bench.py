@@ -16,7 +16,9 @@ Then it renders each page through the Flask test client as a logged-in viewer
 time in milliseconds: the instance page and the statistics panel it loads
 next, a build page and its changes panel, a suite page, and one test's history
 (the case page); then the JSON statistics endpoints. Targets (issue 4):
-instance 150 ms, build 100 ms, suite 100 ms, test history 50 ms. The scratch
+instance 150 ms, build 100 ms, suite 100 ms, test history 50 ms. Issue 13 adds
+the test search (API 100 ms; the instance page with a search, 150 ms) and the
+build status filter on a separate instance's build of 100,000 cases (100 ms). The scratch
 database is dropped at the end.
 """
 
@@ -99,6 +101,34 @@ FROM (
 JOIN test_suites su ON su.build_id = y.build_id AND su.name = y.suite_name
 ORDER BY su.id, y.idx
 """
+# one build of 100 suites x 1,000 cases in an instance of its own, for the build status filter
+BIG_SUITES, BIG_CASES_PER_SUITE = 100, 1000
+BIG_BUILD_SQL = """
+INSERT INTO test_builds (instance_id, number, name, branch, revision, started, finished, created,
+  suites_total, cases_total, passed, failed, errored, skipped, flaky, cases_duration)
+VALUES (:instance, 1, 'big', 'main', 'big', TIMESTAMP('2026-01-01'),
+  TIMESTAMP('2026-01-01') + INTERVAL 1 HOUR, TIMESTAMP('2026-01-01'), 0, 0, 0, 0, 0, 0, 0, 0)
+"""
+BIG_SUITES_SQL = """
+INSERT INTO test_suites (build_id, name, started, finished, cases_total, passed, failed, errored,
+  skipped, flaky, cases_duration)
+SELECT b.id, CONCAT('com.example.big.Suite', LPAD(s.seq - 1, 3, '0')), b.started, b.finished,
+  0, 0, 0, 0, 0, 0, 0
+FROM test_builds b JOIN seq_1_to_{suites} s WHERE b.instance_id = :instance ORDER BY s.seq
+"""
+# 2.5 % skipped, about 1 % failed; durations spread by a per-case hash
+BIG_CASES_SQL = """
+INSERT INTO test_cases (suite_id, build_id, instance_id, test_key, name, finished, result_status,
+  duration, attempts, is_flaky)
+SELECT su.id, su.build_id, :instance, MD5(CONCAT(su.name, ':', c.seq)), CONCAT('test_', LPAD(c.seq, 4, '0')),
+  su.finished,
+  CASE WHEN c.seq % 40 = 1 THEN 'SKIPPED' WHEN CRC32(CONCAT(su.id, ':', c.seq)) % 100 = 0 THEN 'FAILED'
+       ELSE 'SUCCESS' END,
+  (CRC32(CONCAT(c.seq, ':', su.id)) % 10000) / 1000, 1, 0
+FROM test_suites su JOIN seq_1_to_{cases} c
+WHERE su.build_id = (SELECT id FROM test_builds WHERE instance_id = :instance)
+ORDER BY su.id, c.seq
+"""
 SUITE_COUNTERS_SQL = """
 UPDATE test_suites su JOIN (
   SELECT suite_id, COUNT(*) AS total, SUM(result_status = 'SUCCESS') AS passed,
@@ -165,9 +195,11 @@ def load(app):
             with db.engine.begin() as connection:
                 connection.execute(sa.text(CASES_SQL.format(builds=BUILDS)),
                                    dict(params, first=first, last=first + CHUNK_BUILDS - 1))
+        big = {"instance": load_big_build()}
         with db.engine.begin() as connection:
-            connection.execute(sa.text(SUITE_COUNTERS_SQL), params)
-            connection.execute(sa.text(BUILD_COUNTERS_SQL), params)
+            for counted in (params, big):
+                connection.execute(sa.text(SUITE_COUNTERS_SQL), counted)
+                connection.execute(sa.text(BUILD_COUNTERS_SQL), counted)
             connection.execute(sa.text("DROP TABLE bench_tests"))
             for table in ("test_builds", "test_suites", "test_cases"):
                 connection.execute(sa.text(f"ANALYZE TABLE {table}"))
@@ -177,6 +209,20 @@ def load(app):
             ).one()
         seconds = time.perf_counter() - started
         print(f"loaded {total:,} cases ({failing / total:.2%} failing) in {seconds:.0f} s", flush=True)
+    return instance_id
+
+
+def load_big_build():
+    """Make the instance "hundred-k" with one build of 100,000 cases; return its id."""
+    instance = results.create_instance("hundred-k")
+    db.session.commit()
+    instance_id = instance.id
+    db.session.remove()
+    params = {"instance": instance_id}
+    with db.engine.begin() as connection:
+        connection.execute(sa.text(BIG_BUILD_SQL), params)
+        connection.execute(sa.text(BIG_SUITES_SQL.format(suites=BIG_SUITES)), params)
+        connection.execute(sa.text(BIG_CASES_SQL.format(cases=BIG_CASES_PER_SUITE)), params)
     return instance_id
 
 
@@ -192,8 +238,13 @@ def targets(app, instance_id):
                                   {"s": suite}).scalar()
         key = db.session.execute(sa.text("SELECT test_key FROM test_cases WHERE id = :c"),
                                  {"c": case}).scalar()
+        big_instance, big = db.session.execute(sa.text(
+            "SELECT b.instance_id, b.id FROM test_builds b JOIN test_instances i ON i.id = b.instance_id"
+            " WHERE i.name = 'hundred-k'"
+        )).one()
         db.session.remove()
     api = f"/api/test-instance/{instance_id}"
+    big_api = f"/api/test-instance/{big_instance}/test-build/{big}"
     return [
         ("instance page", f"/instances/{instance_id}", 150),
         ("  + its statistics panel (loaded next)", f"/instances/{instance_id}/statistics?partial=1", 150),
@@ -210,6 +261,12 @@ def targets(app, instance_id):
         ("API build summary", f"{api}/test-build/{newest}/summary/", None),
         ("API build diff", f"{api}/test-build/{newest}/diff/", None),
         ("API test history (50)", f"{api}/test-history/{key}/", 50),
+        ("test search (instance page, 'test_004')", f"/instances/{instance_id}?q=test_004", 150),
+        ("API test search ('test_004')", f"{api}/tests/?search=test_004", 100),
+        ("build status filter, 100k build (SKIPPED)", f"/builds/{big}?status=SKIPPED", 100),
+        ("  sorted by duration", f"/builds/{big}?status=SKIPPED&sort=-duration", 100),
+        ("API SKIPPED cases by -duration, 100k build",
+         f"{big_api}/cases/?result_status=SKIPPED&ordering=-duration", 100),
     ]
 
 

@@ -20,6 +20,7 @@ from webapp import models as rows
 from webapp.api import imports as imp
 from webapp.api import models as m
 from webapp.api import openapi
+from webapp.api import reports as rp
 from webapp.api import resources as r
 from webapp.api import statistics as st
 from webapp.api.declare import operation
@@ -214,6 +215,26 @@ for path, view, operation_id, summary, query, reply in STATISTICS:
     # without a query string there is nothing to be a 400 about
     declare(path, "GET", view, operation_id, summary, query=query, reply=reply,
             errors=None if query else (404,))
+
+# finding things (webapp/api/reports.py): tests by name, a build's cases by status
+declare(
+    INSTANCE + "tests/",
+    "GET",
+    rp.search_tests,
+    "searchTests",
+    "Tests whose case name contains a text (any letter case), by suite and name",
+    query=m.ListQuery,
+    reply=m.FoundTestList,
+)
+declare(
+    BUILD + "cases/",
+    "GET",
+    rp.build_cases,
+    "buildCases",
+    "A build's cases across its suites, optionally of one status, by id or duration",
+    query=m.BuildCasesQuery,
+    reply=m.TestCaseList,
+)
 
 # the document of all of the above (webapp/api/openapi.py); it needs credentials like the rest
 bp.add_url_rule("/openapi.json", "openapi", openapi.serve, methods=["GET"])

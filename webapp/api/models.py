@@ -8,6 +8,7 @@ reply model writes a row as JSON; both appear under their class name in
 
 from typing import Annotated
 from typing import ClassVar
+from typing import Literal
 
 from pydantic import BeforeValidator
 from pydantic import Field
@@ -380,11 +381,30 @@ class DiffItem(TestRef):
     base_case_id: Ref | None = None
 
 
+class FoundTest(Reply):
+    """A test found by name: its newest status and its failure rate over the newest 50 builds."""
+
+    suite: str
+    name: str
+    test_key: str
+    latest_status: Status | None
+    failure_rate: Number
+    url: str
+    history_url: str
+
+
+FoundTestList = page_of(FoundTest)
+
+
 class BuildDiff(Sparse):
     """New failures, fixed, still failing, new and removed tests against another build."""
 
     build: BuildRef
     base: BuildRef | None
+    base_reason: Literal["chosen", "same_branch", "other_branch", "unfinished"] | None = Field(
+        description="How the base was chosen: asked for, the previous finished build on the same branch, "
+        "on another branch, or the previous build (none has finished); null without a base."
+    )
     new_failures: list[DiffItem]
     fixed: list[DiffItem]
     still_failing: list[DiffItem]
@@ -545,10 +565,25 @@ class TrendQuery(Query):
     branch: Text(domain.NAME_LIMIT) | None = Field(None, description="Only builds of this branch.")
 
 
+class BuildCasesQuery(Query):
+    """A page of a build's cases, optionally of one status, in an order."""
+
+    limit: QueryInt(1, MAX_LIMIT) = Field(DEFAULT_LIMIT, description="Page size.")
+    offset: QueryInt(0, MAX_OFFSET) = Field(0, description="Items to skip.")
+    result_status: Status | None = Field(None, description="Only cases with this status.")
+    ordering: Literal["id", "-id", "duration", "-duration"] = Field(
+        "id", description="Sort key; a leading - sorts descending. Unknown durations come last."
+    )
+
+
 class DiffQuery(Query):
     """The build to compare with, and how many tests to list."""
 
-    base: QueryInt(1, domain.MAX_ID) | None = Field(None, description="Default: the previous build.")
+    base: QueryInt(1, domain.MAX_ID) | None = Field(
+        None,
+        description="A build of this instance. Default: the previous finished build on the same branch, "
+        "else on any branch, else the previous build.",
+    )
     limit: QueryInt(1, MAX_LIST) = 1000
 
 

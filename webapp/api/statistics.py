@@ -10,6 +10,7 @@ from flask import url_for
 from webapp import stats
 from webapp.api.resources import get_build
 from webapp.api.resources import get_instance
+from webapp.exceptions import ValidationError
 from webapp.models import test_key as make_test_key
 
 
@@ -58,16 +59,23 @@ def build_summary(instance_id, build_id):
 def build_diff(instance_id, build_id, query):
     """New failures, fixed, still failing, new and removed tests against another build.
 
-    ``base`` is the other build's id (default: the previous build by number).
+    ``base`` is the other build's id (default: :func:`stats.comparison_base`,
+    the previous finished build on the same branch); ``base_reason`` says which.
+
+    :raise ValidationError: for a ``base`` that is not a build of this instance.
     """
     build = get_build(instance_id, build_id)
-    other = get_build(instance_id, query.base) if query.base is not None else None
+    other = None
+    if query.base is not None:
+        other = stats.instance_build(instance_id, query.base)
+        if other is None:
+            message = f"base must be the id of a build of test instance {instance_id}"
+            raise ValidationError(message, {"base": "no such build in this instance"})
     diff = stats.compare_builds(build, other, limit=query.limit)
-    for name, items in diff.items():
-        if name != "base":
-            for item in items:
-                item["build_id"] = build.id if name != "removed_tests" else diff["base"]["id"]
-            linked(instance_id, items)
+    for name in stats.DIFF_LISTS:
+        for item in diff[name]:
+            item["build_id"] = build.id if name != "removed_tests" else diff["base"]["id"]
+        linked(instance_id, diff[name])
     return dict(build=stats.build_ref(build), **diff)
 
 

@@ -45,3 +45,24 @@
   });
   window.Greenbar = { localiseTimes: localiseTimes };
 })();
+
+/* The comparison picker: choosing a branch narrows the builds offered (the server filters too, without script). */
+(function () {
+  "use strict";
+  document.addEventListener("change", function (event) {
+    var filter = event.target;
+    if (!filter.dataset || !filter.dataset.filters) { return; }
+    var target = document.getElementById(filter.dataset.filters);
+    if (!target) { return; }
+    var firstShown = null;
+    Array.prototype.forEach.call(target.options, function (option) {
+      var shown = !filter.value || option.dataset.branch === filter.value;
+      option.hidden = !shown;
+      option.disabled = !shown;
+      if (shown && firstShown === null) { firstShown = option; }
+    });
+    if (target.selectedOptions.length && target.selectedOptions[0].disabled && firstShown) {
+      firstShown.selected = true;
+    }
+  });
+})();
