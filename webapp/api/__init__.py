@@ -17,6 +17,7 @@ from flask_wtf.csrf import CSRFError
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError as CSRFValidationError
 
+from webapp.api import batch as bt
 from webapp.api import imports as imp
 from webapp.api import openapi
 from webapp.api import resources as r
@@ -82,6 +83,7 @@ add_lifecycle_routes(CASE, "case", r.start_case, r.finish_case)
 # JUnit XML import and statistics (webapp/api/imports.py, webapp/api/statistics.py)
 add_route(INSTANCE + "import/", "import_new_build", imp.import_new_build, ["POST"])
 add_route(BUILD + "import/", "import_into_build", imp.import_into_build, ["POST"])
+add_route(BUILD + "results/", "add_results", bt.add_results, ["POST"])
 add_route(BUILD + "summary/", "build_summary", st.build_summary, ["GET"])
 add_route(BUILD + "diff/", "build_diff", st.build_diff, ["GET"])
 add_route(INSTANCE + "trend/", "trend", st.trend, ["GET"])
