@@ -21,6 +21,7 @@ attempt is sent as a result of its own, so the server folds them as re-runs.
 
 import os
 import queue
+import shlex
 import sys
 import threading
 import time
@@ -283,6 +284,10 @@ class Reporter:
             except Exception as error:  # the results are stored; only the end time is missing
                 warn(self.config, f"could not mark the build finished ({error})")
 
+    def build_number(self):
+        """The session's build number: the build's, or the configured one when the build was never made."""
+        return self.build["number"] if self.build is not None else self.settings.build_number
+
     def spool(self):
         """Write the unsent results to a JUnit XML file; return (path, count)."""
         from greenbar_client import spool
@@ -290,7 +295,7 @@ class Reporter:
         path = self.config.getoption("greenbar_spool")
         if not path:
             worker = f"-{self.worker['workerid']}" if self.worker is not None else ""
-            number = f"-{self.build['number']}" if self.build is not None else ""
+            number = f"-{self.build_number()}" if self.build_number() is not None else ""
             path = f"greenbar-unsent{number}{worker}.xml"
         path = os.path.join(str(self.config.invocation_params.dir), path)
         spool.write(path, self.unsent)
@@ -305,10 +310,12 @@ class Reporter:
                 f"greenbar: {self.sent} results sent to build #{self.build['number']} of"
                 f" {self.settings.instance}: {self.greenbar.build_page(self.build['id'])}"
             )
+        number = self.build_number()
         for path, count in self.spooled:
-            number = f" --build-number {self.build['number']}" if self.build is not None else ""
+            command = ["greenbar", "upload", path, "--instance", self.settings.instance]
+            if number is not None:
+                command += ["--build-number", str(number)]
             terminalreporter.write_line(
-                f"greenbar: {count} results could not be sent; upload them later with:"
-                f" greenbar upload {path} --instance {self.settings.instance!r}{number}",
+                f"greenbar: {count} results could not be sent; upload them later with: {shlex.join(command)}",
                 yellow=True,
             )
