@@ -39,8 +39,12 @@ def error_message(response):
     try:
         error = response.json()["error"]
         fields = error.get("fields") or {}
-        details = "; ".join(f"{name}: {problem}" for name, problem in list(fields.items())[:5])
-        return error["message"] + (f" ({details})" if details else "")
+        message = error["message"]
+        # only what the message does not say already (a refused report's message repeats its field)
+        details = "; ".join(
+            f"{name}: {problem}" for name, problem in list(fields.items())[:5] if problem not in message
+        )
+        return message + (f" ({details})" if details else "")
     except (ValueError, KeyError, TypeError, AttributeError):
         return response.text[:300].strip() or response.reason
 

@@ -7,31 +7,47 @@ so running the same CI step again stores nothing new.
 """
 
 import glob
+import gzip
 import hashlib
 import os
 import sys
-import time
 import zlib
 from pathlib import Path
 
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK = 1024 * 1024
 REPORT_SUFFIXES = (".xml", ".xml.gz")
-# in CI logs, a progress line at most this often
-LOG_EVERY_SECONDS = 5
+# the first bytes of a file in a folder that must show a <testsuite> element
+SNIFF_BYTES = 64 * 1024
+# in CI logs, a progress line at every tenth of the bytes, for uploads at least this large
+LOG_FROM_BYTES = 1024 * 1024
 
 
 class UsageError(Exception):
     """The command line names no report that can be read."""
 
 
+def looks_like_report(path):
+    """Whether a file found in a folder starts like a JUnit report (Maven leaves summaries beside them)."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as stream:
+            return b"<testsuite" in stream.read(SNIFF_BYTES)
+    except (OSError, EOFError):
+        return False
+
+
 def report_files(patterns):
-    """The files that ``patterns`` name: files, folders (their *.xml and *.xml.gz, recursively), globs."""
+    """The files that ``patterns`` name: files, globs, and folders (their JUnit *.xml and *.xml.gz)."""
     found = []
     for pattern in patterns:
         path = Path(pattern)
         if path.is_dir():
-            matches = sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(REPORT_SUFFIXES))
+            matches = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and p.name.endswith(REPORT_SUFFIXES) and looks_like_report(p)
+            )
         elif path.is_file():
             matches = [path]
         else:
@@ -68,7 +84,7 @@ class Progress:
         self.done = 0
         self.stream = stream
         self.bar = None
-        self.logged = 0.0
+        self.logged = 0
         if stream.isatty():
             from tqdm import tqdm
 
@@ -81,11 +97,10 @@ class Progress:
         self.done += count
         if self.bar is not None:
             self.bar.update(count)
-        elif time.monotonic() - self.logged >= LOG_EVERY_SECONDS or self.done == self.total:
-            self.logged = time.monotonic()
-            percent = 100 * self.done / self.total if self.total else 100
+        elif self.total >= LOG_FROM_BYTES and self.done * 10 // self.total > self.logged:
+            self.logged = self.done * 10 // self.total
             print(
-                f"greenbar: sent {self.done / 1e6:.1f} of {self.total / 1e6:.1f} MB ({percent:.0f}%)",
+                f"greenbar: sent {self.done / 1e6:.1f} of {self.total / 1e6:.1f} MB ({self.logged * 10}%)",
                 file=self.stream,
                 flush=True,
             )
