@@ -18,6 +18,7 @@ from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError as CSRFValidationError
 
 from webapp.api import batch as bt
+from webapp.api import client as cl
 from webapp.api import imports as imp
 from webapp.api import openapi
 from webapp.api import resources as r
@@ -93,6 +94,9 @@ add_route(INSTANCE + "flaky/", "flaky", st.flaky, ["GET"])
 add_route(INSTANCE + "regressions/", "regressions", st.regressions, ["GET"])
 add_route(INSTANCE + "test-history/", "find_test", st.find_test, ["GET"])
 add_route(INSTANCE + "test-history/<string(length=32):test_key>/", "test_history", st.test_history, ["GET"])
+
+# the client package for pip (webapp/api/client.py); any role may fetch it
+bp.add_url_rule("/client/<filename>", "client_download", cl.download, methods=["GET"])
 
 # the document of all of the above (webapp/api/openapi.py); it needs credentials like the rest
 bp.add_url_rule("/openapi.json", "openapi", openapi.serve, methods=["GET"])

@@ -459,6 +459,11 @@ def with_aliases(paths):
 def document():
     """Build the whole OpenAPI document."""
     paths = with_aliases(core_paths())
+    wheel = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+    paths["/api/client/{filename}"] = {"get": operation(
+        "clientDownload", "The greenbar-client wheel, for pip (see the Connect your CI page)",
+        {**responses(200, None, 404), "200": {"description": "The wheel", "content": wheel}},
+        [parameter("filename", "path", {"type": "string"})])}
     paths["/api/openapi.json"] = {"get": operation(
         "openapi", "This document", responses(200, {"type": "object"}))}
     return {
