@@ -12,7 +12,6 @@ from webapp import batch
 from webapp.api import payload as p
 from webapp.api.imports import respond
 from webapp.api.resources import get_build
-from webapp.api.serializers import build_json
 
 
 def add_results(instance_id, build_id):
@@ -25,7 +24,6 @@ def add_results(instance_id, build_id):
 
     def produce():
         build = get_build(instance_id, build_id)
-        counts = batch.store(build, results)
-        return 200, dict(build=build_json(build), **counts)
+        return 200, batch.store(build, results)
 
     return respond(produce)

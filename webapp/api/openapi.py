@@ -208,10 +208,10 @@ SCHEMAS = {
     "BatchIn": obj({"results": {"type": "array", "maxItems": 1000, "items": ref("BatchResult")}},
                    required=("results",)),
     "BatchReply": obj(
-        {"build": ref("TestBuild"), "results": COUNT, "suites": COUNT, "suites_created": COUNT,
+        {"build_id": ID, "results": COUNT, "suites": COUNT, "suites_created": COUNT,
          "cases": obj({"total": COUNT, **dict.fromkeys(STATUSES, COUNT), "flaky": COUNT,
                        "merged": COUNT}, required=("total", *STATUSES))},
-        required=("build", "results", "suites", "cases"),
+        required=("build_id", "results", "suites", "cases"),
     ),
 }
 for kind in ("TestInstance", "TestBuild", "TestSuite", "TestCase"):
