@@ -153,10 +153,10 @@ def upload(greenbar, settings, patterns, out=sys.stdout):
     """Upload the reports; print per-status counts and the build's page. Return the replies."""
     files = report_files(patterns)
     digests = [file_digest(path) for path in files]
-    progress = Progress(sum(path.stat().st_size for path in files))
     instance_id = greenbar.ensure_instance(settings.instance)
     fields = settings.build_fields()
     replies = []
+    progress = Progress(sum(path.stat().st_size for path in files))
     try:
         if "number" in fields:
             build = greenbar.ensure_build(instance_id, fields)
