@@ -13,7 +13,8 @@ from flask import request
 from flask_login import login_required
 
 from webapp import client_dist
-from webapp.views import get_instance_or_404
+from webapp.extensions import db
+from webapp.models import TestInstance
 
 bp = Blueprint("connect", __name__)
 
@@ -27,7 +28,9 @@ def server_address():
 @login_required
 def connect_ci(instance_id):
     """Show how to send an instance's results from CI, with the client's download address."""
-    instance = get_instance_or_404(instance_id)
+    instance = db.get_or_404(
+        TestInstance, instance_id, description=f"test instance {instance_id} does not exist"
+    )
     address = server_address()
     parts = urlsplit(address)
     wheel_path = f"{parts.path}/api/client/{client_dist.filename()}"
