@@ -1,6 +1,6 @@
 """Talking to Greenbar's API with bounded retries: instances, builds, batches, report uploads.
 
-Every call retries what a retry can fix (no connection, a timeout, 429, 502,
+Every call retries what a retry can fix (no connection, a timeout, 429, 500, 502,
 503, 504, and an Idempotency-Key whose first request is still running) with
 exponential backoff until its time budget runs out, then raises
 :class:`Unreachable`. Any other refusal raises :class:`Refused` with the
@@ -15,7 +15,7 @@ import requests
 
 from greenbar_client import __version__
 
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 IN_FLIGHT = "still being processed"
 CONNECT_TIMEOUT = 10
 READ_TIMEOUT = 300
