@@ -73,12 +73,14 @@ def register_blueprints(app):
     from webapp import admin
     from webapp import api
     from webapp import cli
+    from webapp import connect
     from webapp import errors
     from webapp import health
     from webapp import views
 
     health.init_app(app)
     views.init_app(app)
+    connect.init_app(app)
     api.init_app(app)
     accounts.init_app(app)
     admin.init_app(app)

@@ -187,9 +187,13 @@ class ReportWriter:
             self.created += 1
             names = set()
         else:
-            names = set(db.session.scalars(select(TestCase.name).where(TestCase.suite_id == suite.id)))
+            names = self.stored_names(suite)
         self.suites[name], self.names[name] = suite, names
         return suite, names
+
+    def stored_names(self, suite):
+        """The names of the cases an existing suite already holds (repeats of them are merged)."""
+        return set(db.session.scalars(select(TestCase.name).where(TestCase.suite_id == suite.id)))
 
     def note_times(self, parsed):
         """Note a suite's start and end, or its time when it has no start: they give the build's times."""

@@ -17,6 +17,8 @@ from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError as CSRFValidationError
 
 from webapp import models as rows
+from webapp.api import batch as bt
+from webapp.api import client as cl
 from webapp.api import imports as imp
 from webapp.api import models as m
 from webapp.api import openapi
@@ -235,6 +237,21 @@ declare(
     query=m.BuildCasesQuery,
     reply=m.TestCaseList,
 )
+
+# batch results, the server side of the pytest plugin's streaming (webapp/api/batch.py)
+declare(
+    BUILD + "results/",
+    "POST",
+    bt.add_results,
+    "addResults",
+    "Store up to 1,000 case results into a build (suites created on demand)",
+    body=bt.BatchIn,
+    reply=bt.BatchReply,
+    document=bt.DOCUMENT,
+)
+
+# the client package for pip (webapp/api/client.py); any role may fetch it
+bp.add_url_rule("/client/<filename>", "client_download", cl.download, methods=["GET"])
 
 # the document of all of the above (webapp/api/openapi.py); it needs credentials like the rest
 bp.add_url_rule("/openapi.json", "openapi", openapi.serve, methods=["GET"])

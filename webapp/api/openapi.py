@@ -164,6 +164,31 @@ def document():
         path, spec = operation_object(declared, id_schema)
         for where, operation in (path, spec), underscored(path, spec):
             paths.setdefault(where, {})[declared.method.lower()] = operation
+    # the client wheel for pip (webapp/api/client.py): a file, not a declared JSON operation
+    paths["/api/client/{filename}"] = {
+        "get": {
+            "operationId": "clientDownload",
+            "summary": "The greenbar-client wheel, for pip (see an instance's Connect your CI page)",
+            "parameters": [
+                {"name": "filename", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                "200": {
+                    "description": "The wheel",
+                    "content": {
+                        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                    },
+                },
+                **{
+                    str(code): {
+                        "description": ERROR_TEXT[code],
+                        "content": json_content({"$ref": REF.format(model="Error")}),
+                    }
+                    for code in (401, 404)
+                },
+            },
+        }
+    }
     paths["/api/openapi.json"] = {
         "get": {
             "operationId": "openapi",
