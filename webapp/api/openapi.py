@@ -195,6 +195,7 @@ SCHEMAS = {
     ),
     "ImportReply": obj(
         {"build": ref("TestBuild"), "suites": COUNT, "suites_created": COUNT, "files": COUNT,
+         "attachments": COUNT,
          "cases": obj({"total": COUNT, **dict.fromkeys(STATUSES, COUNT), "flaky": COUNT,
                        "merged": COUNT}, required=("total", *STATUSES))},
         required=("build", "suites", "cases", "files"),
