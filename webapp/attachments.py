@@ -118,15 +118,17 @@ def store(case, files):
     uncommitted = db.session.info.setdefault(UNCOMMITTED, [])
     for name, stream in files:
         sha256, head = digest_and_head(stream)
+        size = size_of(stream)
         key = f"{PREFIX}{case.instance_id}/{case.build_id}/{uuid.uuid4().hex}"
         storage.get().put(key, stream)
+        stream.seek(0)
         uncommitted.append(key)
         attachment = Attachment(
             case_id=case.id,
             build_id=case.build_id,
             instance_id=case.instance_id,
             name=clean_name(name),
-            size=size_of(stream),
+            size=size,
             sha256=sha256,
             content_type=sniff(head),
             storage_key=key,
@@ -275,7 +277,7 @@ def orphans(grace=ORPHAN_GRACE):
     """
     known = set(db.session.scalars(select(Attachment.storage_key)))
     cutoff = utcnow() - grace
-    return [key for key, modified in storage.get().keys(PREFIX) if key not in known and modified < cutoff]
+    return [key for key, modified in storage.get().list_objects(PREFIX) if key not in known and modified < cutoff]
 
 
 def attachment_json(attachment):

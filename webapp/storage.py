@@ -6,7 +6,7 @@
   ``AWS_ENDPOINT_URL`` (the tests point it at a local moto server).
 
 Both offer the same small interface: ``put``, ``open``, ``delete_many``,
-``keys`` and ``download_url``. Keys are relative (``attachments/…``); the S3
+``list_objects`` and ``download_url``. Keys are relative (``attachments/…``); the S3
 backend prefixes them with the URL's prefix, so the instance role's IAM policy
 can be limited to that prefix. This is the only module that imports boto3 for
 storage.
@@ -59,7 +59,7 @@ class LocalStorage:
         for key in keys:
             self.path(key).unlink(missing_ok=True)
 
-    def keys(self, prefix=""):
+    def list_objects(self, prefix=""):
         """``(key, modified)`` of every stored object under ``prefix``, ``modified`` an aware UTC time."""
         base = self.root / prefix
         if not base.exists():
@@ -72,6 +72,28 @@ class LocalStorage:
     def download_url(self, key, filename, content_type, inline):
         """Local objects are streamed by the app itself: no URL to redirect to."""
         return None
+
+
+class KeptOpen:
+    """A file object whose ``close`` does nothing: boto3's upload closes what it is given."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def read(self, size=-1):
+        """Read from the wrapped stream."""
+        return self.stream.read(size)
+
+    def seek(self, offset, whence=0):
+        """Seek in the wrapped stream."""
+        return self.stream.seek(offset, whence)
+
+    def tell(self):
+        """Position in the wrapped stream."""
+        return self.stream.tell()
+
+    def close(self):
+        """Leave the wrapped stream open for its owner."""
 
 
 class S3Storage:
@@ -87,8 +109,8 @@ class S3Storage:
         return self.prefix + key
 
     def put(self, key, stream):
-        """Upload a binary stream (multipart for large files, as boto3 decides)."""
-        self.client.upload_fileobj(stream, self.bucket, self.full_key(key))
+        """Upload a binary stream (multipart for large files, as boto3 decides); the stream stays open."""
+        self.client.upload_fileobj(KeptOpen(stream), self.bucket, self.full_key(key))
 
     def open(self, key):
         """A streaming body of the object ``key``."""
@@ -101,7 +123,7 @@ class S3Storage:
             batch = [{"Key": self.full_key(key)} for key in keys[start : start + S3_DELETE_BATCH]]
             self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
 
-    def keys(self, prefix=""):
+    def list_objects(self, prefix=""):
         """``(key, modified)`` of every stored object under ``prefix`` (keys without the storage prefix)."""
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.full_key(prefix)):
@@ -126,8 +148,10 @@ class S3Storage:
 def make_s3_client():
     """A boto3 S3 client; boto3 itself reads ``AWS_ENDPOINT_URL``, region and credentials."""
     import boto3
+    from botocore.config import Config
 
-    return boto3.client("s3")
+    # SigV4 presigned URLs: the only kind newer regions accept, with X-Amz-Expires honoured
+    return boto3.client("s3", config=Config(signature_version="s3v4"))
 
 
 def content_disposition(disposition, filename):

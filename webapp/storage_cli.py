@@ -3,14 +3,13 @@
 from datetime import timedelta
 
 import click
+from flask.cli import AppGroup
 
 from webapp import attachments
 from webapp import storage
 
 
-@click.group("storage", help="Manage stored files (attachments).")
-def storage_group():
-    """The ``flask storage`` commands."""
+storage_group = AppGroup("storage", help="Manage stored files (attachments).")
 
 
 @storage_group.command("gc")
