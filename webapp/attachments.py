@@ -277,7 +277,9 @@ def orphans(grace=ORPHAN_GRACE):
     """
     known = set(db.session.scalars(select(Attachment.storage_key)))
     cutoff = utcnow() - grace
-    return [key for key, modified in storage.get().list_objects(PREFIX) if key not in known and modified < cutoff]
+    return [
+        key for key, modified in storage.get().list_objects(PREFIX) if key not in known and modified < cutoff
+    ]
 
 
 def attachment_json(attachment):

@@ -15,7 +15,6 @@ import json
 import re
 
 from flask import current_app
-from flask import render_template
 from flask import url_for
 from sqlalchemy import select
 
@@ -236,9 +235,14 @@ def notify(subscription, event, report):
         body = json.dumps({"event": event, **report}, sort_keys=True)
         webhooks.enqueue(subscription, event, body)
         return
-    template = f"mail/{event.replace('.', '_')}.txt"
-    subject = render_template(f"mail/{event.replace('.', '_')}_subject.txt", **report).strip()
-    mail.send(subscription.addresses, subject, render_template(template, **report))
+    name = event.replace(".", "_")
+    subject = render_mail(f"mail/{name}_subject.txt", report).strip()
+    mail.send(subscription.addresses, subject, render_mail(f"mail/{name}.txt", report))
+
+
+def render_mail(template, context):
+    """Render a plain-text mail template (the worker has no request, so no page context processors)."""
+    return current_app.jinja_env.get_template(template).render(**context)
 
 
 def on_build_finished(payload):

@@ -8,7 +8,6 @@ from flask.cli import AppGroup
 from webapp import attachments
 from webapp import storage
 
-
 storage_group = AppGroup("storage", help="Manage stored files (attachments).")
 
 
