@@ -380,16 +380,7 @@ def test_claim_skips_rows_another_worker_holds(mysql_app):
         engine = db.engine
         with engine.connect() as holder:
             holder.begin()
-            held = (
-                holder.execute(
-                    select(OutboxMessage.id)
-                    .order_by(OutboxMessage.available_at, OutboxMessage.id)
-                    .limit(2)
-                    .with_for_update(skip_locked=True)
-                )
-                .scalars()
-                .all()
-            )
+            held = holder.execute(outbox.due_ids(2, utcnow())).scalars().all()
             started = time.monotonic()
             claimed = outbox.claim(10, 60)
             assert time.monotonic() - started < 2

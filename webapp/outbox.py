@@ -96,44 +96,55 @@ def retry_delay(attempts, base):
     return base * BACKOFF_FACTOR ** (attempts - 1) * random.uniform(0.9, 1.1)
 
 
+def due_ids(limit, now):
+    """The claim's locking read: ids of due ready rows, through the covering index, skipping locked ones."""
+    return (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.state == READY, OutboxMessage.available_at <= now)
+        .order_by(OutboxMessage.available_at, OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+
+
 def claim(limit, lease_seconds):
     """Lease up to ``limit`` ready rows whose time has come, and commit; return them as :class:`Claimed`.
 
-    A deadlock or lock wait between claimers and producers (InnoDB gap locks)
-    is not an error: this round claims nothing and the next one tries again.
+    The locking read touches only the covering index (so it locks just the
+    rows it returns); the payloads are then read by primary key. A deadlock or
+    lock wait between claimers and producers (InnoDB gap locks) is not an
+    error: this round claims nothing and the next one tries again.
     """
     now = utcnow()
     try:
-        rows = db.session.execute(
-            select(
-                OutboxMessage.id,
-                OutboxMessage.kind,
-                OutboxMessage.payload,
-                OutboxMessage.delivery_id,
-                OutboxMessage.attempts,
-            )
-            .where(OutboxMessage.state == READY, OutboxMessage.available_at <= now)
-            .order_by(OutboxMessage.available_at, OutboxMessage.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
-        if rows:
+        ids = db.session.scalars(due_ids(limit, now)).all()
+        rows = []
+        if ids:
             db.session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id.in_([row.id for row in rows]))
+                .where(OutboxMessage.id.in_(ids))
                 .values(
                     available_at=now + timedelta(seconds=lease_seconds), attempts=OutboxMessage.attempts + 1
                 )
             )
+            rows = db.session.execute(
+                select(
+                    OutboxMessage.id,
+                    OutboxMessage.kind,
+                    OutboxMessage.payload,
+                    OutboxMessage.delivery_id,
+                    OutboxMessage.attempts,
+                )
+                .where(OutboxMessage.id.in_(ids))
+                .order_by(OutboxMessage.id)
+            ).all()
         db.session.commit()
     except OperationalError as error:
         db.session.rollback()
         if error.orig.args and error.orig.args[0] in (MYSQL_DEADLOCK, MYSQL_LOCK_WAIT):
             return []
         raise
-    return [
-        Claimed(row.id, row.kind, json.loads(row.payload), row.delivery_id, row.attempts + 1) for row in rows
-    ]
+    return [Claimed(row.id, row.kind, json.loads(row.payload), row.delivery_id, row.attempts) for row in rows]
 
 
 def complete(claimed):
