@@ -321,7 +321,8 @@ def test_launch_template(moto, cycle):
     assert user_data.startswith("#!/bin/bash")
     assert f'bucket="{STACK}-123456789012"' in user_data
     assert "configure.yml" in user_data and f'"app_secret_id": "{STACK}/app"' in user_data
-    assert f'"app_storage_url": "s3://{BUCKET}/data"' in user_data and '"app_mail_backend": "ses"' in user_data
+    assert f'"app_storage_url": "s3://{BUCKET}/data"' in user_data
+    assert '"app_mail_backend": "ses"' in user_data
     # no release deployed yet: the instance says so instead of serving nothing.
     assert 'release=""' in user_data
     secret = stored_secret(moto)
