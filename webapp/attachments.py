@@ -280,16 +280,3 @@ def orphans(grace=ORPHAN_GRACE):
     return [
         key for key, modified in storage.get().list_objects(PREFIX) if key not in known and modified < cutoff
     ]
-
-
-def attachment_json(attachment):
-    """An attachment as the API shows it."""
-    return {
-        "id": attachment.id,
-        "case_id": attachment.case_id,
-        "name": attachment.name,
-        "size": attachment.size,
-        "sha256": attachment.sha256,
-        "content_type": attachment.content_type,
-        "created": attachment.created.isoformat() if attachment.created else None,
-    }

@@ -10,6 +10,7 @@ from webapp import notifications
 from webapp.api import payload as p
 from webapp.api.resources import get_case
 from webapp.api.resources import get_instance
+from webapp.api.serializers import iso
 from webapp.extensions import db
 from webapp.models_messages import Subscription
 
@@ -19,6 +20,36 @@ DOWNLOAD_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; img-src 'self'; sandbox",
     "Cache-Control": "private, max-age=300",
 }
+
+
+def attachment_json(attachment):
+    """An attachment as the API shows it."""
+    return {
+        "id": attachment.id,
+        "case_id": attachment.case_id,
+        "name": attachment.name,
+        "size": attachment.size,
+        "sha256": attachment.sha256,
+        "content_type": attachment.content_type,
+        "created": iso(attachment.created),
+    }
+
+
+def subscription_json(subscription):
+    """A subscription as the API shows it; the webhook secret is never shown."""
+    data = {
+        "id": subscription.id,
+        "instance_id": subscription.instance_id,
+        "channel": subscription.channel,
+        "event": subscription.event,
+        "when": subscription.when,
+    }
+    if subscription.channel == "email":
+        data["addresses"] = subscription.addresses
+    else:
+        data["url"] = subscription.target
+    data["created"] = iso(subscription.created)
+    return data
 
 
 def get_attachment(instance_id, build_id, suite_id, case_id, attachment_id):
@@ -33,7 +64,7 @@ def get_attachment(instance_id, build_id, suite_id, case_id, attachment_id):
 def list_attachments(instance_id, build_id, suite_id, case_id):
     """List a case's attachments."""
     get_case(instance_id, build_id, suite_id, case_id)
-    items = [attachments.attachment_json(item) for item in attachments.of_case(case_id)]
+    items = [attachment_json(item) for item in attachments.of_case(case_id)]
     return {"count": len(items), "results": items}
 
 
@@ -47,14 +78,12 @@ def upload_attachments(instance_id, build_id, suite_id, case_id):
         )
     stored = attachments.upload(case, [(item.filename, item.stream) for item in files])
     db.session.commit()
-    return {"count": len(stored), "results": [attachments.attachment_json(item) for item in stored]}, 201
+    return {"count": len(stored), "results": [attachment_json(item) for item in stored]}, 201
 
 
 def read_attachment(instance_id, build_id, suite_id, case_id, attachment_id):
     """One attachment's metadata."""
-    return attachments.attachment_json(
-        get_attachment(instance_id, build_id, suite_id, case_id, attachment_id)
-    )
+    return attachment_json(get_attachment(instance_id, build_id, suite_id, case_id, attachment_id))
 
 
 def download_attachment(instance_id, build_id, suite_id, case_id, attachment_id):
@@ -79,7 +108,7 @@ def download_attachment(instance_id, build_id, suite_id, case_id, attachment_id)
 def list_subscriptions(instance_id):
     """List an instance's subscriptions (secrets are never shown)."""
     get_instance(instance_id)
-    items = [notifications.subscription_json(item) for item in notifications.subscriptions(instance_id)]
+    items = [subscription_json(item) for item in notifications.subscriptions(instance_id)]
     return {"count": len(items), "results": items}
 
 
@@ -92,6 +121,10 @@ SUBSCRIPTION_FIELDS = {
 }
 
 
+# the fields each channel takes; the other channel's fields are refused, not ignored
+CHANNEL_FIELDS = {"email": {"addresses"}, "webhook": {"url", "secret"}}
+
+
 def create_subscription(instance_id):
     """Subscribe e-mail addresses or a webhook to one of the instance's events."""
     instance = get_instance(instance_id)
@@ -102,12 +135,20 @@ def create_subscription(instance_id):
     ):
         raise p.ValidationError("the subscription is not valid", {"addresses": "a list of e-mail addresses"})
     clean = p.validate(body, SUBSCRIPTION_FIELDS)
+    given = set(body) | ({"addresses"} if addresses is not None else set())
+    foreign = {name for fields in CHANNEL_FIELDS.values() for name in fields} - CHANNEL_FIELDS.get(
+        clean["channel"], set()
+    )
+    if given & foreign:
+        raise p.ValidationError(
+            "the subscription is not valid", dict.fromkeys(sorted(given & foreign), "not for this channel")
+        )
     try:
         subscription = notifications.create_subscription(instance, addresses=addresses, **clean)
     except notifications.InvalidSubscription as error:
         raise p.ValidationError(str(error), error.fields) from None
     db.session.commit()
-    return notifications.subscription_json(subscription), 201
+    return subscription_json(subscription), 201
 
 
 def delete_subscription(instance_id, subscription_id):
