@@ -229,6 +229,17 @@ def test_failed_delivery_is_retried_with_backoff_and_can_be_redelivered(app, cli
     assert len({item["delivery"] for item in receiver.received}) == 1
 
 
+def test_periodic_tasks_run_on_their_schedule(app, monkeypatch):
+    """Does a task registered with worker.every run once per period, not at start-up?"""
+    runs = []
+    monkeypatch.setattr(worker, "PERIODIC", [])
+    worker.every(60)(lambda: runs.append(1))
+    with app.app_context():
+        for now in (1000.0, 1030.0, 1060.0, 1090.0, 1120.0):
+            worker.run_periodic(now)
+    assert len(runs) == 2
+
+
 def test_gives_up_after_eight_attempts(app):
     """Is a job that always fails marked dead after its eighth attempt?"""
     with app.app_context():

@@ -28,7 +28,6 @@ import random
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
@@ -173,10 +172,3 @@ def redeliver(message):
     message.attempts = 0
     message.available_at = utcnow()
     message.finished = None
-
-
-def depth():
-    """How many rows wait to be delivered (for health checks and, later, metrics)."""
-    return db.session.scalar(
-        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state == READY)
-    )
