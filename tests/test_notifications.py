@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy import update
 
 from tests.factories import make_instance
@@ -399,3 +400,18 @@ def test_claim_skips_rows_another_worker_holds(mysql_app):
         assert sorted(item.id for item in claimed) == sorted(
             set(db.session.scalars(select(OutboxMessage.id))) - set(held)
         )
+
+
+def test_claim_reads_through_the_covering_index(mysql_app):
+    """Does MariaDB answer the claim's locking read from the (state, available_at, id) index alone?
+
+    Otherwise InnoDB would lock every row it scans and a second worker would get nothing.
+    """
+    with mysql_app.app_context():
+        for number in range(50):
+            outbox.enqueue("noop", {"n": number})
+        db.session.commit()
+        statement = outbox.due_ids(10, utcnow()).compile(db.engine, compile_kwargs={"literal_binds": True})
+        plan = db.session.execute(text(f"EXPLAIN {statement}")).mappings().one()
+        assert plan["key"] == "ix_outbox_state_available_at_id"
+        assert "Using index" in plan["Extra"] and "filesort" not in plan["Extra"]
