@@ -42,6 +42,7 @@ system-deps:
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 ## test: set up everything, lint, run the whole suite on both cores
 # (--dist loadfile keeps each file on one worker, so a module's server starts once)

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from webapp.api import payload
-from webapp.api import resources
+from webapp import domain
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BUILDS = "/api/test-instance/{}/test-build/"
@@ -21,10 +20,10 @@ def api_section():
 def test_readme_states_the_codes_limits():
     """Does the API section give the description limit, the years and the epoch bound the code uses?"""
     section = " ".join(api_section().split())
-    assert f"`description` holds at most {resources.DESCRIPTION_LIMIT:,} characters" in section
-    assert f"from 0 to {payload.MAX_EPOCH}" in section
+    assert f"`description` holds at most {domain.DESCRIPTION_LIMIT:,} characters" in section
+    assert f"from 0 to {domain.MAX_EPOCH}" in section
     assert "with a year from 1970 to 2999" in section
-    assert f'"must be at most {resources.DESCRIPTION_LIMIT} characters"' in section
+    assert f'"must be at most {domain.DESCRIPTION_LIMIT} characters"' in section
 
 
 @pytest.fixture
@@ -39,7 +38,7 @@ def instance_id(api):
     ("2021-12-24 18:58:07", "2021-12-24T18:58:07.000Z"),
     ("1970-01-01T00:30:00+01:00", "1969-12-31T23:30:00.000Z"),
     (0, "1970-01-01T00:00:00.000Z"),
-    (payload.MAX_EPOCH, "3000-01-01T00:00:00.000Z"),
+    (domain.MAX_EPOCH, "3000-01-01T00:00:00.000Z"),
     (1640372287.123, "2021-12-24T18:58:07.123Z"),
 ])
 def test_documented_times_are_accepted(api, instance_id, started, stored):
@@ -52,7 +51,7 @@ def test_documented_times_are_accepted(api, instance_id, started, stored):
 @pytest.mark.parametrize("started", [
     "1969-12-31T23:59:59Z", "3000-01-01T00:00:00Z", "2021-12-24", "2021-12-24T18:58Z",
     "2021-12-24t18:58:07Z", "2021-12-24T18:58:07z", "2021-12-24T18:58:07+0100", "2021-12-24T24:00:00Z",
-    "2021-02-30T00:00:00Z", "2021-12-24T18:58:07.1234567Z", -1, payload.MAX_EPOCH + 1, True,
+    "2021-02-30T00:00:00Z", "2021-12-24T18:58:07.1234567Z", -1, domain.MAX_EPOCH + 1, True,
 ])
 def test_times_outside_the_documented_forms_are_400(api, instance_id, started):
     """Is every form the README rules out a 400 that names the field?"""
@@ -63,14 +62,14 @@ def test_times_outside_the_documented_forms_are_400(api, instance_id, started):
 
 def test_description_limit_counts_characters(api):
     """Do 16,000 four-byte characters fit (MySQL's TEXT included), and is one more a 400?"""
-    longest = "😀" * resources.DESCRIPTION_LIMIT
+    longest = "😀" * domain.DESCRIPTION_LIMIT
     created = api.post("/api/test-instance/", json={"name": "wide", "description": longest})
     assert created.status_code == 201, created.text
     assert api.get(f"/api/test-instance/{created.get_json()['id']}/").get_json()["description"] == longest
     refused = api.post("/api/test-instance/", json={"name": "wider", "description": longest + "x"})
     assert refused.status_code == 400
     assert refused.get_json()["error"]["fields"] == {
-        "description": f"must be at most {resources.DESCRIPTION_LIMIT} characters"
+        "description": f"must be at most {domain.DESCRIPTION_LIMIT} characters"
     }
 
 

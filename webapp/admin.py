@@ -42,6 +42,7 @@ from wtforms.validators import Optional
 from wtforms.validators import ValidationError
 
 from webapp import results
+from webapp.exceptions import Conflict
 from webapp.extensions import db
 from webapp.extensions import login_manager
 from webapp.forms import PASSWORD_MAX
@@ -212,7 +213,7 @@ class SecureModelView(AdminOnly, ModelView):
 
     def handle_view_exception(self, exc):
         """Show a results-layer conflict (a taken name or number) as a message, not a failure."""
-        if isinstance(exc, results.Conflict):
+        if isinstance(exc, Conflict):
             flash(exc.message, "error")
             return True
         return super().handle_view_exception(exc)
@@ -248,22 +249,13 @@ class InstanceView(SecureModelView):
         return self.run_write(lambda: results.create_instance(form.name.data, form.description.data or ""))
 
     def update_model(self, form, model):
-        """Rename or re-describe; nothing below depends on these."""
+        """Rename or re-describe through :func:`results.update_instance`, which refuses a taken name."""
         changes = changed_values(model, form, ("name", "description"))
-        if "description" in changes:
-            changes["description"] = changes["description"] or ""
-        return self.run_write(lambda: apply_changes(model, changes))
+        return self.run_write(lambda: results.update_instance(model, **changes))
 
     def delete_model(self, model):
         """Delete with everything below it."""
         return self.run_write(lambda: results.delete_instance(model))
-
-
-def apply_changes(model, changes):
-    """Set plain fields that no counter depends on, and flush."""
-    for name, value in changes.items():
-        setattr(model, name, value)
-    db.session.flush()
 
 
 class BuildView(SecureModelView):
@@ -295,11 +287,9 @@ class BuildView(SecureModelView):
         return self.run_write(lambda: results.create_build(form.instance.data, **fields))
 
     def update_model(self, form, model):
-        """Change the build's own fields (none of them feed a counter)."""
+        """Change through :func:`results.update_build`, which refuses a taken number (empty keeps it)."""
         changes = changed_values(model, form, BUILD_FIELDS)
-        if "number" in changes and changes["number"] is None:
-            del changes["number"]
-        return self.run_write(lambda: apply_changes(model, changes))
+        return self.run_write(lambda: results.update_build(model, **changes))
 
     def delete_model(self, model):
         """Delete with its suites and cases."""
@@ -335,16 +325,9 @@ class SuiteView(SecureModelView):
         return self.run_write(lambda: results.create_suite(form.build.data, name, **fields))
 
     def update_model(self, form, model):
-        """Rename through :func:`results.rename_suite`; set the other fields directly."""
+        """Change through :func:`results.update_suite`: a rename re-keys cases; a taken name is refused."""
         changes = changed_values(model, form, SUITE_FIELDS)
-        name = changes.pop("name", None)
-
-        def write():
-            if name is not None:
-                results.rename_suite(model, name)
-            apply_changes(model, changes)
-
-        return self.run_write(write)
+        return self.run_write(lambda: results.update_suite(model, **changes))
 
     def delete_model(self, model):
         """Delete through :func:`results.delete_suite`, which takes its counts off the build."""

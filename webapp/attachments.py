@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp import storage
+from webapp.exceptions import AttachmentTooLarge
 from webapp.extensions import db
 from webapp.models import TestBuild
 from webapp.models import TestCase
@@ -48,11 +49,9 @@ PENDING_DELETES = "greenbar_storage_deletes"
 UNCOMMITTED = "greenbar_storage_uncommitted"
 
 
-class TooLarge(Exception):
-    """A file above the attachment size limit; nothing of the upload was stored."""
-
-    def __init__(self, name, limit):
-        super().__init__(f"{name}: attachments may be at most {limit // (1024 * 1024)} MB")
+def too_large(name, limit):
+    """The refusal of a file above the attachment size limit (a 413; nothing of the upload is stored)."""
+    return AttachmentTooLarge(f"{name}: attachments may be at most {limit // (1024 * 1024)} MB")
 
 
 def sniff(head):
@@ -102,11 +101,11 @@ def check_sizes(files, limit):
     """Refuse the whole upload when any file is too large.
 
     :param files: ``(name, seekable binary stream)`` pairs.
-    :raise TooLarge: naming the first file over ``limit`` bytes.
+    :raise AttachmentTooLarge: naming the first file over ``limit`` bytes.
     """
     for name, stream in files:
         if size_of(stream) > limit:
-            raise TooLarge(clean_name(name), limit)
+            raise too_large(clean_name(name), limit)
 
 
 def store(case, files):

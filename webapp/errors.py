@@ -10,11 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
 
-from webapp.api.payload import ValidationError
-from webapp.api.serializers import serialize
-from webapp.attachments import TooLarge
+from webapp.exceptions import GreenbarError
+from webapp.exceptions import ValidationError
 from webapp.extensions import db
-from webapp.results import Conflict
 
 TITLES = {
     400: "Bad request",
@@ -24,6 +22,7 @@ TITLES = {
     405: "Method not allowed",
     409: "Conflict",
     413: "Too large",
+    415: "Unsupported encoding",
     429: "Too many attempts",
     500: "Something went wrong",
     503: "Unavailable",
@@ -63,21 +62,16 @@ def handle_http_exception(error):
     return response
 
 
-def handle_validation_error(error):
-    """Bad input: a 400 naming each bad field."""
+def handle_refused(error):
+    """A service refused the request (``webapp.exceptions``): its status, and for bad input each bad field.
+
+    The API answers a conflict with the existing item itself (``webapp.api.conflict``).
+    """
     db.session.rollback()
     if wants_json():
-        return error_response(400, error.message, error.fields)
-    return render_error(400, error.message)
-
-
-def handle_conflict(error):
-    """A write that collides with stored state: 409, with the existing item if any."""
-    db.session.rollback()
-    if not wants_json():
-        return render_error(409, error.message)
-    extra = {} if error.existing is None else {"existing": serialize(error.existing)}
-    return error_response(409, error.message, extra=extra)
+        fields = error.fields if isinstance(error, ValidationError) else None
+        return error_response(error.status, error.message, fields)
+    return render_error(error.status, error.message)
 
 
 def handle_integrity_error(error):
@@ -95,11 +89,6 @@ def handle_database_error(error):
     return response
 
 
-def handle_too_large(error):
-    """An attachment over the size limit: 413, and nothing of the upload was stored."""
-    return render_error(413, str(error))
-
-
 def handle_unexpected(error):
     """Log the bug and answer a plain 500 without a traceback."""
     if isinstance(error, HTTPException):
@@ -111,9 +100,7 @@ def handle_unexpected(error):
 def init_app(app):
     """Register the error handlers."""
     app.register_error_handler(HTTPException, handle_http_exception)
-    app.register_error_handler(ValidationError, handle_validation_error)
-    app.register_error_handler(Conflict, handle_conflict)
-    app.register_error_handler(TooLarge, handle_too_large)
+    app.register_error_handler(GreenbarError, handle_refused)
     app.register_error_handler(IntegrityError, handle_integrity_error)
     app.register_error_handler(DBAPIError, handle_database_error)
     app.register_error_handler(Exception, handle_unexpected)

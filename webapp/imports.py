@@ -1,7 +1,7 @@
 """Importing JUnit XML reports into a build, exactly once, in one transaction.
 
-A report arrives as the request body (optionally gzip-compressed) or as the
-files of a multipart form. Each file streams through :mod:`webapp.junit`, and
+The caller (``webapp.api.imports``) hands over the reports as plain file
+objects, each optionally gzip-compressed. Each file streams through :mod:`webapp.junit`, and
 its cases go into the database in multi-row INSERTs through
 :func:`webapp.results.add_cases`, so counters stay exact. Nothing commits here
 except :func:`idempotent`, which stores the reply in the same transaction as
@@ -21,8 +21,6 @@ Rules worth knowing (also in the README):
 
 import gzip
 import hashlib
-import json
-import tempfile
 import threading
 from datetime import timedelta
 
@@ -31,14 +29,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import Conflict as HTTPConflict
-from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.exceptions import UnsupportedMediaType
 
 from webapp import events
 from webapp import junit
 from webapp import results
-from webapp.api.payload import ValidationError
+from webapp.exceptions import Conflict
+from webapp.exceptions import ReportTooLarge
+from webapp.exceptions import ValidationError
 from webapp.extensions import db
 from webapp.models import STATUSES
 from webapp.models import IdempotencyRecord
@@ -48,8 +45,6 @@ from webapp.models import utcnow
 
 DEFAULT_MAX_REPORT_BYTES = 512 * 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
-SPOOL_MEMORY = 8 * 1024 * 1024
-SPOOL_CHUNK = 1024 * 1024
 # a batch is one INSERT statement: small enough for MySQL's max_allowed_packet
 BATCH_ROWS = 1000
 BATCH_TEXT_CHARS = 4 * 1024 * 1024
@@ -57,9 +52,7 @@ BATCH_TEXT_CHARS = 4 * 1024 * 1024
 STATEMENT_CHARS = 4 * 1024 * 1024
 SUITE_NAME_LIMIT = 255
 CASE_NAME_LIMIT = 512
-IDEMPOTENCY_KEY_LIMIT = 255
 FAILING = ("FAILED", "ERROR")
-ATTACHMENT_PART = "attachment"
 
 
 def fit_name(name, limit):
@@ -95,46 +88,6 @@ def decoded(stream, compressed=None):
     if compressed or (compressed is None and head == GZIP_MAGIC):
         return gzip.GzipFile(fileobj=stream, mode="rb")
     return stream
-
-
-def spooled_body(request):
-    """The raw request body, read once into a temporary file (on disk beyond a few MB).
-
-    Reading the upload before the transaction starts keeps a slow client from
-    holding database locks, and lets a rerun after a lost race read it again.
-    """
-    # it lives as long as the request, which may rerun the import, and is deleted when collected
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115
-    while chunk := request.stream.read(SPOOL_CHUNK):
-        spool.write(chunk)
-    return spool
-
-
-def report_files(request):
-    """The request's report files, unread: the body, or the files of a multipart form.
-
-    :raise UnsupportedMediaType: for a content encoding other than gzip or identity.
-    :raise ValidationError: for a multipart form without files.
-    """
-    encoding = (request.headers.get("Content-Encoding") or "identity").strip().lower()
-    if encoding not in ("identity", "gzip", "x-gzip"):
-        raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported; send gzip or plain XML")
-    if request.mimetype != "multipart/form-data":
-        return [("body", spooled_body(request), encoding != "identity" or None)]
-    if encoding != "identity":
-        raise UnsupportedMediaType("a multipart upload cannot be gzip-encoded as a whole; compress each file")
-    # parts named "attachment" are files the reports refer to as [[ATTACHMENT|path]]
-    files = [upload for name, upload in request.files.items(multi=True) if name != ATTACHMENT_PART]
-    if not files:
-        raise ValidationError("the multipart form holds no files", {"file": "attach one or more reports"})
-    return [(upload.filename or upload.name or "file", upload.stream, None) for upload in files]
-
-
-def attachment_files(request):
-    """The multipart upload's attachment parts as ``{file name: stream}`` (none for a plain body)."""
-    if request.mimetype != "multipart/form-data":
-        return {}
-    return {upload.filename or "file": upload.stream for upload in request.files.getlist(ATTACHMENT_PART)}
 
 
 def report_sources(files):
@@ -239,13 +192,13 @@ class ReportWriter:
         """Parse one report and store its suites.
 
         :raise ValidationError: the file is not a readable, safe JUnit report (400).
-        :raise RequestEntityTooLarge: it decompresses to more than ``max_bytes`` (413).
+        :raise ReportTooLarge: it decompresses to more than ``max_bytes`` (413).
         """
         try:
             for parsed, cases in junit.iter_suites(stream, max_bytes=max_bytes):
                 self.add_suite(parsed, cases)
         except junit.ReportTooLarge:
-            raise RequestEntityTooLarge(
+            raise ReportTooLarge(
                 f"{label}: the report is larger than {max_bytes} bytes once decompressed"
             ) from None
         except junit.ReportError as error:
@@ -364,29 +317,14 @@ def import_files(build, files, max_bytes, new_build=False):
     return dict(writer.reply(), files=len(sources))
 
 
-def request_fingerprint(request):
-    """The path and a digest of the query string: what one Idempotency-Key may be reused for."""
-    query = request.query_string
-    return request.path + ("?" + hashlib.sha256(query).hexdigest()[:32] if query else "")
-
-
-def idempotency_key(request):
-    """The request's Idempotency-Key, or None; too long is a 400."""
-    key = (request.headers.get("Idempotency-Key") or "").strip()
-    if len(key) > IDEMPOTENCY_KEY_LIMIT:
-        raise ValidationError(
-            "Idempotency-Key must be at most 255 characters", {"Idempotency-Key": "too long"}
-        )
-    return key or None
-
-
 def stored_reply(user_id, key, fingerprint):
     """The committed reply for this user's key, or None; a key reused elsewhere is a 409."""
     record = db.session.scalar(
         select(IdempotencyRecord).where(IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key)
     )
     if record is not None and record.request_path != fingerprint:
-        raise HTTPConflict("this Idempotency-Key was already used for a different request")
+        raise Conflict("this Idempotency-Key was already used for a different request "
+                       "(another path, query string or body); send a new key for a new request")
     return record
 
 
@@ -418,23 +356,22 @@ def claim(user_id, key, fingerprint):
         record = stored_reply(user_id, key, fingerprint)
         if record is not None:
             return record
-    raise HTTPConflict("a request with this Idempotency-Key is still being processed; retry later")
+    raise Conflict("a request with this Idempotency-Key is still being processed; retry later")
 
 
 def idempotent(user_id, key, fingerprint, produce):
-    """Run ``produce()`` (returning ``(status, body)``) once per key and commit; replay it after.
+    """Run ``produce()`` (returning ``(status, JSON text)``) once per key and commit; replay it after.
 
     :return: ``(status, JSON text, replayed)``.
     """
     if key is None:
-        status, body = produce()
+        status, text = produce()
         db.session.commit()
-        return status, json.dumps(body), False
+        return status, text, False
     record = stored_reply(user_id, key, fingerprint) or claim(user_id, key, fingerprint)
     if record is not None:
         return record.response_status, record.response_body, True
-    status, body = produce()
-    text = json.dumps(body)
+    status, text = produce()
     db.session.execute(
         IdempotencyRecord.__table__.update()
         .where(IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key)

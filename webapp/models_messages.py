@@ -104,8 +104,13 @@ class Subscription(db.Model):
 
     @property
     def addresses(self):
-        """The e-mail addresses of an e-mail subscription."""
-        return [item for item in self.target.split(",") if item] if self.channel == "email" else []
+        """The e-mail addresses of an e-mail subscription (None for a webhook)."""
+        return [item for item in self.target.split(",") if item] if self.channel == "email" else None
+
+    @property
+    def url(self):
+        """The target URL of a webhook (None for e-mail)."""
+        return self.target if self.channel == "webhook" else None
 
 
 class WebhookDelivery(db.Model):

@@ -29,6 +29,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp import events
+from webapp.exceptions import Conflict
 from webapp.extensions import db
 from webapp.models import TestBuild
 from webapp.models import TestCase
@@ -53,18 +54,6 @@ TEXT_LIMITS = {
     "system_out": OUTPUT_LIMIT,
     "system_err": OUTPUT_LIMIT,
 }
-
-
-class Conflict(Exception):
-    """A write that contradicts the stored state, answered with 409.
-
-    :param existing: the stored object the request collided with, if any.
-    """
-
-    def __init__(self, message, existing=None):
-        super().__init__(message)
-        self.message = message
-        self.existing = existing
 
 
 def truncate(text, limit):
@@ -422,11 +411,67 @@ def finish_case_and_count(case, values, deltas):
     return result.rowcount > 0
 
 
+def update_instance(instance, **fields):
+    """Change an instance's name or description; a name another instance has is a :class:`Conflict`."""
+    name = fields.get("name")
+    if name is not None and name != instance.name:
+        taken = db.session.scalar(select(TestInstance).where(TestInstance.name == name))
+        if taken is not None:
+            raise Conflict(f"a test instance named {name!r} already exists", taken)
+    for field, value in fields.items():
+        setattr(instance, field, value if value is not None else "")
+    db.session.flush()
+    return instance
+
+
+def update_build(build, **fields):
+    """Change a build's number, name, CI metadata or times; a number already taken is a :class:`Conflict`.
+
+    A null number keeps the build's number.
+    """
+    number = fields.pop("number", None)
+    if number is not None and number != build.number:
+        taken = db.session.scalar(
+            select(TestBuild).where(TestBuild.instance_id == build.instance_id, TestBuild.number == number)
+        )
+        if taken is not None:
+            raise Conflict(f"build number {number} already exists in this instance", taken)
+        build.number = number
+    for field, value in fields.items():
+        setattr(build, field, value)
+    db.session.flush()
+    return build
+
+
+def update_suite(suite, **fields):
+    """Change a suite's name or times; a name another suite of its build has is a :class:`Conflict`."""
+    name = fields.pop("name", None)
+    if name is not None and name != suite.name:
+        taken = db.session.scalar(
+            select(TestSuite).where(TestSuite.build_id == suite.build_id, TestSuite.name == name)
+        )
+        if taken is not None:
+            raise Conflict(f"a suite named {name!r} already exists in this build", taken)
+        rename_suite(suite, name)
+    for field, value in fields.items():
+        setattr(suite, field, value)
+    db.session.flush()
+    return suite
+
+
 def update_case(case, **fields):
     """Change a case's fields, moving its counts if its status, duration or flakiness change.
 
     Clearing ``result_status`` clears ``finished`` too: a case without a result has not finished.
+    A name another case of its suite has is a :class:`Conflict`.
     """
+    name = fields.get("name")
+    if name is not None and name != case.name:
+        taken = db.session.scalar(
+            select(TestCase).where(TestCase.suite_id == case.suite_id, TestCase.name == name)
+        )
+        if taken is not None:
+            raise Conflict(f"a case named {name!r} already exists in this suite", taken)
     lock_parents(case.suite_id, case.build_id)
     db.session.refresh(case, with_for_update=True)
     if "result_status" in fields and fields["result_status"] is None:

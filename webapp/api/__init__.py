@@ -4,7 +4,6 @@ Every path is served in the seed's hyphenated spelling and, as an alias, in the
 underscore spelling its first implementation used.
 """
 
-import functools
 from urllib.parse import urlsplit
 
 from flask import Blueprint
@@ -17,12 +16,18 @@ from flask_wtf.csrf import CSRFError
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError as CSRFValidationError
 
+from webapp import models as rows
 from webapp.api import files
 from webapp.api import imports as imp
+from webapp.api import models as m
 from webapp.api import openapi
 from webapp.api import resources as r
 from webapp.api import statistics as st
+from webapp.api.declare import operation
+from webapp.errors import error_response
+from webapp.exceptions import Conflict
 from webapp.extensions import csrf
+from webapp.extensions import db
 from webapp.security import API_LOGIN_HINT
 from webapp.security import write_role_for
 
@@ -38,82 +43,259 @@ SUITES = BUILD + "test-suite/"
 SUITE = SUITES + ID.format("suite_id")
 CASES = SUITE + "test-case/"
 CASE = CASES + ID.format("case_id")
-
-
-def add_route(rule, endpoint, view, methods):
-    """Register ``rule`` in the hyphenated spelling and its underscore alias; writes retry lost races."""
-    if methods != ["GET"]:
-        view = r.retried(view)
-    bp.add_url_rule(rule, endpoint, view, methods=methods)
-    alias = rule.replace("test-", "test_")
-    bp.add_url_rule(alias, endpoint + "_alias", view, methods=methods)
-
-
-def add_item_routes(rule, name, read, update, delete):
-    """Register GET, PUT, PATCH and DELETE of one item."""
-    add_route(rule, name, read, ["GET"])
-    add_route(rule, name + "_put", functools.partial(update, partial=False), ["PUT"])
-    add_route(rule, name + "_patch", functools.partial(update, partial=True), ["PATCH"])
-    add_route(rule, name + "_delete", delete, ["DELETE"])
-
-
-def add_lifecycle_routes(rule, name, start, finish):
-    """Register ``start/``, ``finish/`` and its alias ``stop/``."""
-    add_route(rule + "start/", name + "_start", start, ["POST"])
-    add_route(rule + "finish/", name + "_finish", finish, ["POST"])
-    add_route(rule + "stop/", name + "_stop", finish, ["POST"])
-
-
-add_route(INSTANCES, "instances", r.list_instances, ["GET"])
-add_route(INSTANCES, "instances_create", r.create_instance, ["POST"])
-add_item_routes(INSTANCE, "instance", r.read_instance, r.update_instance, r.delete_instance)
-add_route(BUILDS, "builds", r.list_builds, ["GET"])
-add_route(BUILDS, "builds_create", r.create_build, ["POST"])
-add_item_routes(BUILD, "build", r.read_build, r.update_build, r.delete_build)
-add_lifecycle_routes(BUILD, "build", r.start_build, r.finish_build)
-add_route(SUITES, "suites", r.list_suites, ["GET"])
-add_route(SUITES, "suites_create", r.create_suite, ["POST"])
-add_item_routes(SUITE, "suite", r.read_suite, r.update_suite, r.delete_suite)
-add_lifecycle_routes(SUITE, "suite", r.start_suite, r.finish_suite)
-add_route(CASES, "cases", r.list_cases, ["GET"])
-add_route(CASES, "cases_create", r.create_case, ["POST"])
-add_item_routes(CASE, "case", r.read_case, r.update_case, r.delete_case)
-add_lifecycle_routes(CASE, "case", r.start_case, r.finish_case)
-
-# JUnit XML import and statistics (webapp/api/imports.py, webapp/api/statistics.py)
-add_route(INSTANCE + "import/", "import_new_build", imp.import_new_build, ["POST"])
-add_route(BUILD + "import/", "import_into_build", imp.import_into_build, ["POST"])
-add_route(BUILD + "summary/", "build_summary", st.build_summary, ["GET"])
-add_route(BUILD + "diff/", "build_diff", st.build_diff, ["GET"])
-add_route(INSTANCE + "trend/", "trend", st.trend, ["GET"])
-add_route(INSTANCE + "top-failing/", "top_failing", st.top_failing, ["GET"])
-add_route(INSTANCE + "slowest/", "slowest", st.slowest, ["GET"])
-add_route(INSTANCE + "flaky/", "flaky", st.flaky, ["GET"])
-add_route(INSTANCE + "regressions/", "regressions", st.regressions, ["GET"])
-add_route(INSTANCE + "test-history/", "find_test", st.find_test, ["GET"])
-add_route(INSTANCE + "test-history/<string(length=32):test_key>/", "test_history", st.test_history, ["GET"])
-
-# attachments and subscriptions (webapp/api/files.py)
-ATTACHMENTS = CASE + "attachments/"
-ATTACHMENT = ATTACHMENTS + ID.format("attachment_id")
-SUBSCRIPTIONS = INSTANCE + "subscriptions/"
-add_route(ATTACHMENTS, "attachments", files.list_attachments, ["GET"])
-add_route(ATTACHMENTS, "attachments_upload", files.upload_attachments, ["POST"])
-add_route(ATTACHMENT, "attachment", files.read_attachment, ["GET"])
-add_route(ATTACHMENT + "download", "attachment_download", files.download_attachment, ["GET"])
-add_route(SUBSCRIPTIONS, "subscriptions", files.list_subscriptions, ["GET"])
-add_route(SUBSCRIPTIONS, "subscriptions_create", files.create_subscription, ["POST"])
-SUBSCRIPTION = SUBSCRIPTIONS + ID.format("subscription_id")
-add_route(SUBSCRIPTION, "subscription_delete", files.delete_subscription, ["DELETE"])
-# maintainers manage subscriptions, reading them included (they hold people's addresses)
-ENDPOINT_ROLES = {
-    f"api.{name}{alias}": "maintainer"
-    for name in ("subscriptions", "subscriptions_create", "subscription_delete")
-    for alias in ("", "_alias")
+# the error statuses a write may answer (401 goes with every operation)
+WRITE_ERRORS = (400, 403, 404, 409, 413)
+IMPORT_ERRORS = (400, 403, 404, 409, 413, 415)
+ERRORS_OF = {
+    "GET": (400, 404),
+    "POST": WRITE_ERRORS,
+    "PUT": WRITE_ERRORS,
+    "PATCH": WRITE_ERRORS,
+    "DELETE": (403, 404),
 }
+
+
+def declare_resource(rule, item_rule, names, views, bodies, reply, lifecycle=None):
+    """Declare the list, create, read, replace, update and delete operations of one resource.
+
+    :param names: (plural, singular), such as ("Builds", "Build"), for the operation ids.
+    :param views: the module holding ``list_<plural>``, ``create_<singular>`` and so on.
+    :param bodies: (create/replace body model, patch body model).
+    :param lifecycle: (start body, finish body) models, for resources that start and finish.
+    """
+    plural, singular = names
+    lower, item = plural.lower(), singular.lower()
+    full, patch = bodies
+    listed = getattr(m, reply.__name__ + "List")
+    declare(
+        rule,
+        "GET",
+        getattr(views, f"list_{lower}"),
+        f"list{plural}",
+        f"List {lower} (ordered by id)",
+        query=m.ListQuery,
+        reply=listed,
+        errors=(400, 404),
+    )
+    declare(
+        rule,
+        "POST",
+        getattr(views, f"create_{item}"),
+        f"create{singular}",
+        f"Create a {item}",
+        body=full,
+        reply=reply,
+        status=201,
+    )
+    declare(
+        item_rule,
+        "GET",
+        getattr(views, f"read_{item}"),
+        f"read{singular}",
+        f"Show a {item}",
+        reply=reply,
+        errors=(404,),
+    )
+    update = getattr(views, f"update_{item}")
+    declare(item_rule, "PUT", update, f"replace{singular}", f"Change a {item}", body=full, reply=reply)
+    declare(
+        item_rule,
+        "PATCH",
+        update,
+        f"update{singular}",
+        f"Change some fields of a {item}",
+        body=patch,
+        reply=reply,
+    )
+    declare(
+        item_rule,
+        "DELETE",
+        getattr(views, f"delete_{item}"),
+        f"delete{singular}",
+        f"Delete a {item} and all below it (admin)",
+        errors=(403, 404),
+    )
+    if lifecycle:
+        start, finish = lifecycle
+        declare(
+            item_rule + "start/",
+            "POST",
+            getattr(views, f"start_{item}"),
+            f"start{singular}",
+            f"Mark a {item} started (now, or the time given)",
+            body=start,
+            reply=reply,
+        )
+        for action, alias in (("finish", ""), ("stop", " (an alias of finish/, as the seed names it)")):
+            declare(
+                item_rule + f"{action}/",
+                "POST",
+                getattr(views, f"finish_{item}"),
+                f"{action}{singular}",
+                f"Mark a {item} finished{alias}",
+                body=finish,
+                reply=reply,
+            )
+
+
+def declare(rule, method, view, operation_id, summary, errors=None, **schemas):
+    """Declare one operation of this blueprint; its errors default to those of its method."""
+    operation(
+        bp,
+        rule,
+        method,
+        view,
+        operation_id=operation_id,
+        summary=summary,
+        errors=ERRORS_OF[method] if errors is None else errors,
+        **schemas,
+    )
+
+
+declare_resource(
+    INSTANCES, INSTANCE, ("Instances", "Instance"), r, (m.TestInstanceIn, m.TestInstancePatch), m.TestInstance
+)
+declare_resource(
+    BUILDS, BUILD, ("Builds", "Build"), r, (m.TestBuildIn, m.TestBuildIn), m.TestBuild, (m.Start, m.Finish)
+)
+declare_resource(
+    SUITES, SUITE, ("Suites", "Suite"), r, (m.TestSuiteIn, m.TestSuitePatch), m.TestSuite, (m.Start, m.Finish)
+)
+declare_resource(
+    CASES, CASE, ("Cases", "Case"), r, (m.TestCaseIn, m.TestCasePatch), m.TestCase, (m.Start, m.CaseFinish)
+)
+
+# JUnit XML import (webapp/api/imports.py): the body is XML, not JSON, so the views read it themselves
+declare(
+    INSTANCE + "import/",
+    "POST",
+    imp.import_new_build,
+    "importNewBuild",
+    "Create a build from a JUnit XML report",
+    query=m.NewBuildQuery,
+    reply=m.ImportReply,
+    status=201,
+    errors=IMPORT_ERRORS,
+    document=imp.DOCUMENT,
+)
+declare(
+    BUILD + "import/",
+    "POST",
+    imp.import_into_build,
+    "importIntoBuild",
+    "Add a JUnit XML report to a build",
+    query=m.NoQuery,
+    reply=m.ImportReply,
+    errors=IMPORT_ERRORS,
+    document=imp.DOCUMENT,
+)
+# statistics (webapp/api/statistics.py)
+declare(
+    BUILD + "summary/",
+    "GET",
+    st.build_summary,
+    "buildSummary",
+    "Counts per status, pass rate and durations of a build",
+    reply=m.BuildSummary,
+    errors=(404,),
+)
+declare(
+    BUILD + "diff/",
+    "GET",
+    st.build_diff,
+    "buildDiff",
+    "New failures, fixed, still failing, new and removed tests against another build",
+    query=m.DiffQuery,
+    reply=m.BuildDiff,
+)
+declare(
+    INSTANCE + "trend/",
+    "GET",
+    st.trend,
+    "trend",
+    "Pass rate and duration of the newest builds, oldest first",
+    query=m.TrendQuery,
+    reply=m.Trend,
+)
+declare(
+    INSTANCE + "top-failing/",
+    "GET",
+    st.top_failing,
+    "topFailing",
+    "Tests that failed most often",
+    query=m.WindowQuery,
+    reply=m.Windowed,
+)
+declare(
+    INSTANCE + "slowest/",
+    "GET",
+    st.slowest,
+    "slowest",
+    "Tests with the highest median duration",
+    query=m.WindowQuery,
+    reply=m.Windowed,
+)
+declare(
+    INSTANCE + "flaky/",
+    "GET",
+    st.flaky,
+    "flaky",
+    "Tests with the highest flaky score",
+    query=m.WindowQuery,
+    reply=m.Windowed,
+)
+declare(
+    INSTANCE + "regressions/",
+    "GET",
+    st.regressions,
+    "regressions",
+    "Tests of a build markedly slower than their recent median",
+    query=m.RegressionsQuery,
+    reply=m.Regressions,
+)
+declare(
+    INSTANCE + "test-history/",
+    "GET",
+    st.find_test,
+    "findTest",
+    "A test's history found by suite and case name",
+    query=m.FindTestQuery,
+    reply=m.TestHistory,
+)
+declare(
+    INSTANCE + "test-history/<string(length=32):test_key>/",
+    "GET",
+    st.test_history,
+    "testHistory",
+    "A test's results across builds, newest first",
+    query=m.HistoryQuery,
+    reply=m.TestHistory,
+)
+
+# attachments and subscriptions (webapp/api/files.py); maintainers manage subscriptions, reading included
+MAINTAINER_ENDPOINTS = files.declare_all(bp, CASE, INSTANCE)
 
 # the document of all of the above (webapp/api/openapi.py); it needs credentials like the rest
 bp.add_url_rule("/openapi.json", "openapi", openapi.serve, methods=["GET"])
+
+
+@bp.errorhandler(Conflict)
+def conflict(error):
+    """A write that collides with stored state: 409, with the existing item if any."""
+    db.session.rollback()
+    extra = {}
+    if error.existing is not None:
+        reply = REPLY_OF[type(error.existing)]
+        extra["existing"] = reply.model_validate(error.existing).model_dump(mode="json")
+    return error_response(409, error.message, extra=extra)
+
+
+REPLY_OF = {
+    rows.TestInstance: m.TestInstance,
+    rows.TestBuild: m.TestBuild,
+    rows.TestSuite: m.TestSuite,
+    rows.TestCase: m.TestCase,
+}
 
 
 @bp.before_request
@@ -126,7 +308,7 @@ def authenticate():
     g.prefetch = r.addressed(request.view_args or {})
     if not current_user.is_authenticated:
         abort(401, description=API_LOGIN_HINT)
-    role = ENDPOINT_ROLES.get(request.endpoint) or write_role_for(request.method)
+    role = "maintainer" if request.endpoint in MAINTAINER_ENDPOINTS else write_role_for(request.method)
     if not current_user.has_role(role):
         abort(403, description=f"this needs the {role} role")
     if role != "viewer" and g.get("auth_method") != "basic":

@@ -1,9 +1,14 @@
-"""JUnit XML import endpoints: a report creates a new build or adds to an existing one.
+"""JUnit XML import views: a report creates a new build or adds to an existing one.
 
 The body is the XML itself (``application/xml``, optionally ``Content-Encoding:
-gzip``) or a multipart form with one or more report files. An
-``Idempotency-Key`` header makes the request exactly-once per user.
+gzip``) or a multipart form with one or more report files; this module reads
+it from the request and hands :mod:`webapp.imports` plain file objects. An
+``Idempotency-Key`` header makes the request exactly-once per user: the same
+key with another path, query string or body is a 409.
 """
+
+import hashlib
+import tempfile
 
 from flask import current_app
 from flask import g
@@ -13,28 +18,46 @@ from flask_login import current_user
 from webapp import attachments
 from webapp import imports
 from webapp import results
-from webapp.api import payload as p
+from webapp.api import models as m
+from webapp.api.declare import reply_json
 from webapp.api.resources import get_build
 from webapp.api.resources import get_instance
-from webapp.api.serializers import build_json
+from webapp.exceptions import UnsupportedEncoding
+from webapp.exceptions import ValidationError
 
-NEW_BUILD_QUERY = {
-    "name": p.text(255),
-    "branch": p.text(255),
-    "revision": p.text(255),
-    "ci_url": p.text(2048),
+IDEMPOTENCY_KEY_LIMIT = 255
+ATTACHMENT_PART = "attachment"
+SPOOL_MEMORY = 8 * 1024 * 1024
+SPOOL_CHUNK = 1024 * 1024
+HASH_CHUNK = 1024 * 1024
+XML = {"schema": {"type": "string"}}
+# the parts of the document a JSON schema cannot say: the XML body and the Idempotency-Key header
+DOCUMENT = {
+    "parameters": [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "maxLength": IDEMPOTENCY_KEY_LIMIT},
+            "description": "Store the report at most once per key.",
+        }
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/xml": XML,
+            "text/xml": XML,
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                    },
+                }
+            },
+        },
+    },
 }
-
-
-def new_build_fields():
-    """The new build's fields from the query string: number, name, branch, revision, ci_url."""
-    unknown = set(request.args) - set(NEW_BUILD_QUERY) - {"number"}
-    if unknown:
-        raise p.ValidationError("unknown query parameters", dict.fromkeys(sorted(unknown), "unknown field"))
-    fields = p.validate({name: request.args[name] for name in NEW_BUILD_QUERY if name in request.args},
-                        NEW_BUILD_QUERY)
-    fields["number"] = p.query_int("number", None, 1, 2**31 - 1)
-    return fields
 
 
 def max_report_bytes():
@@ -42,12 +65,53 @@ def max_report_bytes():
     return current_app.config.get("MAX_REPORT_BYTES", imports.DEFAULT_MAX_REPORT_BYTES)
 
 
+def spooled_body():
+    """The raw request body, read once into a temporary file (on disk beyond a few MB).
+
+    Reading the upload before the transaction starts keeps a slow client from
+    holding database locks, and lets a rerun after a lost race read it again.
+    """
+    # it lives as long as the request, which may rerun the import, and is deleted when collected
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115
+    while chunk := request.stream.read(SPOOL_CHUNK):
+        spool.write(chunk)
+    spool.seek(0)
+    return spool
+
+
+def report_files():
+    """The request's report files, unread: ``(label, file object, compressed)`` each.
+
+    :raise UnsupportedEncoding: for a content encoding other than gzip or identity.
+    :raise ValidationError: for a multipart form without files.
+    """
+    encoding = (request.headers.get("Content-Encoding") or "identity").strip().lower()
+    if encoding not in ("identity", "gzip", "x-gzip"):
+        raise UnsupportedEncoding(f"Content-Encoding {encoding!r} is not supported; send gzip or plain XML")
+    if request.mimetype != "multipart/form-data":
+        return [("body", spooled_body(), encoding != "identity" or None)]
+    if encoding != "identity":
+        raise UnsupportedEncoding("a multipart upload cannot be gzip-encoded as a whole; compress each file")
+    # parts named "attachment" are files the reports refer to as [[ATTACHMENT|path]]
+    files = [upload for name, upload in request.files.items(multi=True) if name != ATTACHMENT_PART]
+    if not files:
+        raise ValidationError("the multipart form holds no files", {"file": "attach one or more reports"})
+    return [(upload.filename or upload.name or "file", upload.stream, None) for upload in files]
+
+
 def uploaded():
-    """The request's report files, read from the client once per request."""
+    """The request's report files, read from the client once per request (a lost race reruns the view)."""
     if "import_files" not in g:
-        g.import_files = imports.report_files(request)
-        g.import_attachments = imports.attachment_files(request)
+        g.import_files = report_files()
+        g.import_attachments = attachment_files()
     return g.import_files
+
+
+def attachment_files():
+    """The multipart upload's attachment parts as ``{file name: stream}`` (none for a plain body)."""
+    if request.mimetype != "multipart/form-data":
+        return {}
+    return {upload.filename or "file": upload.stream for upload in request.files.getlist(ATTACHMENT_PART)}
 
 
 def store_attachments(build):
@@ -55,43 +119,63 @@ def store_attachments(build):
     return attachments.attach_referenced(build, g.import_attachments)
 
 
+def fingerprint():
+    """What one Idempotency-Key may be reused for: this path, query string and body, as a digest.
+
+    The same key sent with a different body is another request, not a retry (a 409).
+    """
+    digest = hashlib.sha256(request.query_string)
+    for _, stream, _ in uploaded():
+        while chunk := stream.read(HASH_CHUNK):
+            digest.update(chunk)
+        stream.seek(0)
+        digest.update(b"\0")
+    return f"{request.path}#{digest.hexdigest()[:32]}"
+
+
+def idempotency_key():
+    """The request's Idempotency-Key, or None; too long is a 400."""
+    key = (request.headers.get("Idempotency-Key") or "").strip()
+    if len(key) > IDEMPOTENCY_KEY_LIMIT:
+        raise ValidationError(
+            f"Idempotency-Key must be at most {IDEMPOTENCY_KEY_LIMIT} characters",
+            {"Idempotency-Key": "too long"},
+        )
+    return key or None
+
+
 def respond(produce):
     """Run an import exactly once per Idempotency-Key and answer with its (first) reply."""
-    key = imports.idempotency_key(request)
-    status, body, replayed = imports.idempotent(
-        current_user.id, key, imports.request_fingerprint(request), produce
-    )
-    headers = {"Content-Type": "application/json"}
+    key = idempotency_key()
+    status, body, replayed = imports.idempotent(current_user.id, key, key and fingerprint(), produce)
+    response = current_app.response_class(body, status, mimetype="application/json")
     if replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return body, status, headers
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
-def import_new_build(instance_id):
+def import_new_build(instance_id, query):
     """Create a build from a JUnit XML report (build fields as query parameters)."""
-    fields = new_build_fields()
+    fields = query.model_dump()
     uploaded()
 
     def produce():
         build = results.create_build(get_instance(instance_id), **fields)
         counts = imports.import_files(build, uploaded(), max_report_bytes(), new_build=True)
         counts["attachments"] = store_attachments(build)
-        return 201, dict(build=build_json(build), **counts)
+        return 201, reply_json(m.ImportReply, dict(build=build, **counts))
 
     return respond(produce)
 
 
-def import_into_build(instance_id, build_id):
+def import_into_build(instance_id, build_id, query):
     """Add a JUnit XML report's suites and cases to an existing build."""
-    if request.args:
-        raise p.ValidationError("this import takes no query parameters",
-                                dict.fromkeys(sorted(request.args), "unknown field"))
     uploaded()
 
     def produce():
         build = get_build(instance_id, build_id)
         counts = imports.import_files(build, uploaded(), max_report_bytes())
         counts["attachments"] = store_attachments(build)
-        return 200, dict(build=build_json(build), **counts)
+        return 200, reply_json(m.ImportReply, dict(build=build, **counts))
 
     return respond(produce)

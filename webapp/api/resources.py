@@ -1,104 +1,30 @@
-"""The seed's CRUD and lifecycle endpoints for instances, builds, suites and cases."""
+"""The seed's CRUD and lifecycle views for instances, builds, suites and cases.
 
-import functools
-import random
-import time
+Each view gets its path ids and, as ``body`` or ``query``, the clean values of
+the models its declaration names (``webapp.api.__init__``); it returns the row
+that the declared reply model writes. The write rules live in
+:mod:`webapp.results`.
+"""
+
+from urllib.parse import urlencode
 
 from flask import abort
-from flask import current_app
 from flask import request
 from sqlalchemy import String
 from sqlalchemy import cast
 from sqlalchemy import func
 from sqlalchemy import or_
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.exc import OperationalError
 
+from webapp import domain
 from webapp import results
-from webapp.api import payload as p
-from webapp.api.pagination import paginate
-from webapp.api.pagination import search_term
-from webapp.api.serializers import build_json
-from webapp.api.serializers import case_json
-from webapp.api.serializers import instance_json
-from webapp.api.serializers import suite_json
+from webapp.exceptions import Conflict
+from webapp.exceptions import ValidationError
 from webapp.extensions import db
 from webapp.models import TestBuild
 from webapp.models import TestCase
 from webapp.models import TestInstance
 from webapp.models import TestSuite
-
-# a MySQL TEXT column holds 64 KB of UTF-8: 16,000 characters fit even at 4 bytes each
-DESCRIPTION_LIMIT = 16000
-INSTANCE_FIELDS = {"name": p.text(255, required=True), "description": p.text(DESCRIPTION_LIMIT)}
-BUILD_FIELDS = {
-    "number": p.integer(minimum=1),
-    "name": p.text(255),
-    "branch": p.text(255),
-    "revision": p.text(255),
-    "ci_url": p.text(2048),
-    "started": p.timestamp(),
-    "finished": p.timestamp(),
-}
-SUITE_FIELDS = {"name": p.text(255, required=True), "started": p.timestamp(), "finished": p.timestamp()}
-CASE_FIELDS = {
-    "name": p.text(512, required=True),
-    "started": p.timestamp(),
-    "finished": p.timestamp(),
-    "result_status": p.status(),
-    "duration": p.seconds(),
-    "message": p.text(),
-    "details": p.text(),
-}
-CASE_FINISH_FIELDS = {
-    "result_status": p.status(required=True),
-    "finished": p.timestamp(),
-    "time": p.timestamp(),
-    "duration": p.seconds(),
-    "message": p.text(),
-    "details": p.text(),
-}
-# what clients may echo back from a GET in a PUT/PATCH body without being refused
-READ_ONLY = frozenset(
-    {"id", "pk", "instance_id", "build_id", "suite_id", "created", "suites_total", "attempts",
-     "is_flaky", "pass_rate", "status", *results.COUNTERS}
-)
-MAX_ID = 2**31 - 1
-# a write that lost a race (a duplicate key, an InnoDB deadlock) is run again this many times
-ATTEMPTS = 10
-MYSQL_DEADLOCK = 1213
-
-
-def lost_race(error):
-    """Whether a database error means a parallel writer got there first, so a rerun can succeed."""
-    if isinstance(error, IntegrityError):
-        return True
-    return bool(error.orig.args) and error.orig.args[0] == MYSQL_DEADLOCK
-
-
-def retried(view):
-    """Rerun a write view in a fresh transaction when it lost a race to a parallel writer.
-
-    Each write view is one transaction, so a rerun is safe. In the fresh
-    transaction the winner's row is visible: a duplicate name becomes a proper
-    409 with the existing item, and an auto-numbered build takes the next number.
-    """
-
-    @functools.wraps(view)
-    def wrapped(*args, **kwargs):
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                return view(*args, **kwargs)
-            except (IntegrityError, OperationalError) as error:
-                if attempt == ATTEMPTS or not lost_race(error):
-                    raise
-                db.session.rollback()
-                current_app.logger.info("rerunning %s after a lost race: %s", request.path, error.orig)
-                # a little jitter keeps racing clients from colliding again in lockstep
-                time.sleep(random.uniform(0, 0.002 * attempt))
-
-    return wrapped
 
 
 def contains(column, term):
@@ -109,11 +35,10 @@ def contains(column, term):
 def stored(model, item_id):
     """The row with this id, or None.
 
-    Ids are 32-bit columns; a larger one is simply not found (SQLite would
-    overflow on it). The URL converter cannot refuse it: werkzeug then answers
-    some methods with a 405 instead of a 404.
+    An id beyond the accepted range is simply not found. The URL converter
+    cannot refuse it: werkzeug then answers some methods with a 405 instead of a 404.
     """
-    return db.session.get(model, item_id) if item_id <= MAX_ID else None
+    return db.session.get(model, item_id) if item_id <= domain.MAX_ID else None
 
 
 def addressed(view_args):
@@ -132,7 +57,7 @@ def addressed(view_args):
         wanted = [(TestInstance, view_args["instance_id"])]
     else:
         wanted = []
-    return [(model, row_id) for model, row_id in wanted if row_id <= MAX_ID]
+    return [(model, row_id) for model, row_id in wanted if row_id <= domain.MAX_ID]
 
 
 def get_instance(instance_id):
@@ -172,273 +97,234 @@ def get_case(instance_id, build_id, suite_id, case_id):
     return case
 
 
-def lifecycle_time(body, field):
+def when(body, field):
     """The time a start/finish body gives (``started``/``finished`` or ``time``), or None."""
-    extra = {"time": p.timestamp(), field: p.timestamp()}
-    clean = p.validate(body, extra)
-    return clean.get(field) or clean.get("time")
+    return body.get(field) or body.get("time")
 
 
-def saved(item, serialize, status=200):
-    """Commit the transaction and answer with the stored item.
-
-    The item is serialized before the commit, while its attributes are still
-    loaded: afterwards the session would expire them and read the row again.
-    """
-    body = serialize(item)
-    db.session.commit()
-    return body, status
-
-
-def check_result(clean):
+def check_result(body):
     """Refuse a body giving a finished time without a result: ``result_status`` is null until finished."""
-    if clean.get("finished") is not None and clean.get("result_status") is None:
-        raise p.ValidationError(
+    if body.get("finished") is not None and body.get("result_status") is None:
+        raise ValidationError(
             "a finished case needs a result", {"result_status": "is required when finished is given"}
         )
+
+
+def page_url(offset, limit):
+    """The URL of this list at another offset, keeping the other query parameters."""
+    args = request.args.to_dict()
+    args.update(offset=str(offset), limit=str(limit))
+    return f"{request.base_url}?{urlencode(sorted(args.items()))}"
+
+
+def paginate(statement, query, total=None):
+    """One page of ``statement``'s rows: ``{count, next, previous, results}``.
+
+    :param total: a known row count (from counters), to spare a ``COUNT(*)``.
+    """
+    limit, offset = query.limit, query.offset
+    if total is None:
+        total = db.session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
+    following = offset + limit
+    return {
+        "count": total,
+        "next": page_url(following, limit) if following < total else None,
+        "previous": page_url(max(offset - limit, 0), limit) if offset > 0 else None,
+        "results": db.session.scalars(statement.limit(limit).offset(offset)).all(),
+    }
+
+
+def search_term(query):
+    """The ``search`` parameter without its blanks, or None."""
+    return (query.search or "").strip() or None
 
 
 # instances
 
 
-def list_instances():
+def list_instances(query):
     """List test instances, optionally filtered by a name substring."""
     statement = select(TestInstance).order_by(TestInstance.id)
-    term = search_term()
+    term = search_term(query)
     if term:
         statement = statement.where(contains(TestInstance.name, term))
-    return paginate(statement, instance_json)
+    return paginate(statement, query)
 
 
-def create_instance():
+def create_instance(body):
     """Create a test instance."""
-    clean = p.validate(p.read_json_object(), INSTANCE_FIELDS, ignored=READ_ONLY)
-    return saved(results.create_instance(**clean), instance_json, 201)
+    return results.create_instance(**body)
 
 
 def read_instance(instance_id):
     """Show one test instance."""
-    return instance_json(get_instance(instance_id))
+    return get_instance(instance_id)
 
 
-def update_instance(instance_id, partial):
+def update_instance(instance_id, body):
     """Change a test instance's name or description."""
-    instance = get_instance(instance_id)
-    clean = p.validate(p.read_json_object(), INSTANCE_FIELDS, partial=partial, ignored=READ_ONLY)
-    if "name" in clean and clean["name"] != instance.name:
-        taken = db.session.scalar(select(TestInstance).where(TestInstance.name == clean["name"]))
-        if taken is not None:
-            raise results.Conflict(f"a test instance named {clean['name']!r} already exists", taken)
-    for name, value in clean.items():
-        setattr(instance, name, value if value is not None else "")
-    return saved(instance, instance_json)
+    return results.update_instance(get_instance(instance_id), **body)
 
 
 def delete_instance(instance_id):
     """Delete a test instance and everything recorded under it."""
     results.delete_instance(get_instance(instance_id))
-    db.session.commit()
-    return "", 204
 
 
 # builds
 
 
-def list_builds(instance_id):
+def list_builds(instance_id, query):
     """List an instance's builds, optionally filtered by name, number or branch."""
     get_instance(instance_id)
     statement = select(TestBuild).where(TestBuild.instance_id == instance_id).order_by(TestBuild.id)
-    term = search_term()
+    term = search_term(query)
     if term:
         statement = statement.where(
             or_(contains(TestBuild.name, term), cast(TestBuild.number, String) == term)
         )
-    return paginate(statement, build_json)
+    return paginate(statement, query)
 
 
-def create_build(instance_id):
+def create_build(instance_id, body):
     """Create a build; without a ``number`` it gets the next one."""
-    instance = get_instance(instance_id)
-    clean = p.validate(p.read_json_object(), BUILD_FIELDS, ignored=READ_ONLY)
-    return saved(results.create_build(instance, **clean), build_json, 201)
+    return results.create_build(get_instance(instance_id), **body)
 
 
 def read_build(instance_id, build_id):
     """Show one build with its counters."""
-    return build_json(get_build(instance_id, build_id))
+    return get_build(instance_id, build_id)
 
 
-def update_build(instance_id, build_id, partial):
+def update_build(instance_id, build_id, body):
     """Change a build's number, name or CI metadata."""
-    build = get_build(instance_id, build_id)
-    clean = p.validate(p.read_json_object(), BUILD_FIELDS, partial=partial, ignored=READ_ONLY)
-    number = clean.get("number")
-    if number is not None and number != build.number:
-        taken = db.session.scalar(
-            select(TestBuild).where(TestBuild.instance_id == instance_id, TestBuild.number == number)
-        )
-        if taken is not None:
-            raise results.Conflict(f"build number {number} already exists in this instance", taken)
-    for name, value in clean.items():
-        if name != "number" or value is not None:
-            setattr(build, name, value)
-    return saved(build, build_json)
+    return results.update_build(get_build(instance_id, build_id), **body)
 
 
 def delete_build(instance_id, build_id):
     """Delete a build and its suites and cases."""
     results.delete_build(get_build(instance_id, build_id))
-    db.session.commit()
-    return "", 204
 
 
-def start_build(instance_id, build_id):
+def start_build(instance_id, build_id, body):
     """Mark a build as started."""
     build = get_build(instance_id, build_id)
-    results.start(build, lifecycle_time(p.read_json_object(), "started"))
-    return saved(build, build_json)
+    results.start(build, when(body, "started"))
+    return build
 
 
-def finish_build(instance_id, build_id):
+def finish_build(instance_id, build_id, body):
     """Mark a build as finished."""
     build = get_build(instance_id, build_id)
-    results.finish(build, lifecycle_time(p.read_json_object(), "finished"))
-    return saved(build, build_json)
+    results.finish(build, when(body, "finished"))
+    return build
 
 
 # suites
 
 
-def list_suites(instance_id, build_id):
+def list_suites(instance_id, build_id, query):
     """List a build's suites, optionally filtered by a name substring."""
     build = get_build(instance_id, build_id)
     statement = select(TestSuite).where(TestSuite.build_id == build.id).order_by(TestSuite.id)
-    term = search_term()
+    term = search_term(query)
     total = build.suites_total
     if term:
         statement = statement.where(contains(TestSuite.name, term))
         total = None
-    return paginate(statement, suite_json, total)
+    return paginate(statement, query, total)
 
 
-def create_suite(instance_id, build_id):
+def create_suite(instance_id, build_id, body):
     """Create a suite in a build."""
-    build = get_build(instance_id, build_id)
-    clean = p.validate(p.read_json_object(), SUITE_FIELDS, ignored=READ_ONLY)
-    return saved(results.create_suite(build, **clean), suite_json, 201)
+    return results.create_suite(get_build(instance_id, build_id), **body)
 
 
 def read_suite(instance_id, build_id, suite_id):
     """Show one suite with its counters."""
-    return suite_json(get_suite(instance_id, build_id, suite_id)[1])
+    return get_suite(instance_id, build_id, suite_id)[1]
 
 
-def update_suite(instance_id, build_id, suite_id, partial):
+def update_suite(instance_id, build_id, suite_id, body):
     """Change a suite's name or times."""
-    build, suite = get_suite(instance_id, build_id, suite_id)
-    clean = p.validate(p.read_json_object(), SUITE_FIELDS, partial=partial, ignored=READ_ONLY)
-    name = clean.pop("name", suite.name)
-    if name != suite.name:
-        taken = db.session.scalar(
-            select(TestSuite).where(TestSuite.build_id == build.id, TestSuite.name == name)
-        )
-        if taken is not None:
-            raise results.Conflict(f"a suite named {name!r} already exists in this build", taken)
-        results.rename_suite(suite, name)
-    for field, value in clean.items():
-        setattr(suite, field, value)
-    return saved(suite, suite_json)
+    return results.update_suite(get_suite(instance_id, build_id, suite_id)[1], **body)
 
 
 def delete_suite(instance_id, build_id, suite_id):
     """Delete a suite and its cases."""
     results.delete_suite(get_suite(instance_id, build_id, suite_id)[1])
-    db.session.commit()
-    return "", 204
 
 
-def start_suite(instance_id, build_id, suite_id):
+def start_suite(instance_id, build_id, suite_id, body):
     """Mark a suite as started."""
     suite = get_suite(instance_id, build_id, suite_id)[1]
-    results.start(suite, lifecycle_time(p.read_json_object(), "started"))
-    return saved(suite, suite_json)
+    results.start(suite, when(body, "started"))
+    return suite
 
 
-def finish_suite(instance_id, build_id, suite_id):
+def finish_suite(instance_id, build_id, suite_id, body):
     """Mark a suite as finished."""
     suite = get_suite(instance_id, build_id, suite_id)[1]
-    results.finish(suite, lifecycle_time(p.read_json_object(), "finished"))
-    return saved(suite, suite_json)
+    results.finish(suite, when(body, "finished"))
+    return suite
 
 
 # cases
 
 
-def list_cases(instance_id, build_id, suite_id):
+def list_cases(instance_id, build_id, suite_id, query):
     """List a suite's cases, optionally filtered by a name substring."""
     suite = get_suite(instance_id, build_id, suite_id)[1]
     statement = select(TestCase).where(TestCase.suite_id == suite.id).order_by(TestCase.id)
-    term = search_term()
+    term = search_term(query)
     total = suite.cases_total
     if term:
         statement = statement.where(contains(TestCase.name, term))
         total = None
-    return paginate(statement, case_json, total)
+    return paginate(statement, query, total)
 
 
-def create_case(instance_id, build_id, suite_id):
+def create_case(instance_id, build_id, suite_id, body):
     """Create a case in a suite, optionally already finished with a status."""
     build, suite = get_suite(instance_id, build_id, suite_id)
-    clean = p.validate(p.read_json_object(), CASE_FIELDS, ignored=READ_ONLY)
-    check_result(clean)
-    return saved(results.create_case(suite, build, **clean), case_json, 201)
+    check_result(body)
+    return results.create_case(suite, build, **body)
 
 
 def read_case(instance_id, build_id, suite_id, case_id):
     """Show one case."""
-    return case_json(get_case(instance_id, build_id, suite_id, case_id))
+    return get_case(instance_id, build_id, suite_id, case_id)
 
 
-def update_case(instance_id, build_id, suite_id, case_id, partial):
+def update_case(instance_id, build_id, suite_id, case_id, body):
     """Change a case; a new status moves its counts."""
     case = get_case(instance_id, build_id, suite_id, case_id)
-    clean = p.validate(p.read_json_object(), CASE_FIELDS, partial=partial, ignored=READ_ONLY)
-    check_result(clean)
-    status = clean.get("result_status", case.result_status)
-    if status is not None and "finished" in clean and clean["finished"] is None:
+    check_result(body)
+    status = body.get("result_status", case.result_status)
+    if status is not None and "finished" in body and body["finished"] is None:
         # a case with a result has finished: null means "keep its time" (or now, if it had none)
-        del clean["finished"]
-    name = clean.get("name")
-    if name is not None and name != case.name:
-        taken = db.session.scalar(
-            select(TestCase).where(TestCase.suite_id == case.suite_id, TestCase.name == name)
-        )
-        if taken is not None:
-            raise results.Conflict(f"a case named {name!r} already exists in this suite", taken)
-    return saved(results.update_case(case, **clean), case_json)
+        del body["finished"]
+    return results.update_case(case, **body)
 
 
 def delete_case(instance_id, build_id, suite_id, case_id):
     """Delete a case and take it off the counters."""
     results.delete_case(get_case(instance_id, build_id, suite_id, case_id))
-    db.session.commit()
-    return "", 204
 
 
-def start_case(instance_id, build_id, suite_id, case_id):
+def start_case(instance_id, build_id, suite_id, case_id, body):
     """Mark a case as started."""
     case = get_case(instance_id, build_id, suite_id, case_id)
-    results.start(case, lifecycle_time(p.read_json_object(), "started"))
-    return saved(case, case_json)
+    results.start(case, when(body, "started"))
+    return case
 
 
-def finish_case(instance_id, build_id, suite_id, case_id):
+def finish_case(instance_id, build_id, suite_id, case_id, body):
     """Record a case's result: ``result_status`` and optionally message, details, duration."""
     case = get_case(instance_id, build_id, suite_id, case_id)
     if case.finished is not None:
-        raise results.Conflict(f"test case {case_id} has already finished")
-    clean = p.validate(p.read_json_object(), CASE_FINISH_FIELDS)
-    when = clean.pop("finished", None) or clean.pop("time", None)
-    clean.pop("time", None)
-    results.finish_case(case, clean.pop("result_status"), when, **clean)
-    return saved(case, case_json)
+        raise Conflict(f"test case {case_id} has already finished")
+    finished = body.pop("finished", None) or body.pop("time", None)
+    body.pop("time", None)
+    results.finish_case(case, body.pop("result_status"), finished, **body)
+    return case
