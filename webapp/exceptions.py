@@ -47,3 +47,9 @@ class UnsupportedEncoding(GreenbarError):
     """A report in a content encoding other than gzip or identity."""
 
     status = 415
+
+
+class AttachmentTooLarge(GreenbarError):
+    """An attachment above the size limit; nothing of its upload was stored."""
+
+    status = 413

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
 
+from webapp import events
 from webapp import junit
 from webapp import results
 from webapp.domain import CASE_NAME_LIMIT
@@ -263,6 +264,7 @@ def import_files(build, files, max_bytes, new_build=False):
     writer.pipe.drain()
     if new_build:
         build.started, build.finished = writer.build_times()
+        events.build_finished(build)
     db.session.flush()
     db.session.refresh(build)
     return dict(writer.reply(), files=len(sources))

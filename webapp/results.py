@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from webapp import events
 from webapp import mysql_writes
 from webapp.domain import CASE_TEXT_LIMITS
 from webapp.domain import COUNTERS
@@ -277,6 +278,8 @@ def finish(item, when=None):
     if result.rowcount != 1:
         raise Conflict(f"{kind_of(item)} {item.id} has already finished")
     set_committed_value(item, "finished", finished)
+    if isinstance(item, TestBuild):
+        events.build_finished(item)
     return item
 
 

@@ -21,6 +21,7 @@ from flask import url_for
 from flask_login import login_required
 
 from webapp import glance
+from webapp import attachments
 from webapp import queries
 from webapp import stats
 from webapp.domain import MAX_ID
@@ -398,6 +399,8 @@ def case(case_id):
         instance=item.suite.build.instance,
         history=history,
         chart_data=history_chart_data(history["history"]),
+        attachments=attachments.of_case(item.id),
+        inline_types=attachments.INLINE_TYPES,
     )
 
 

@@ -19,6 +19,7 @@ from wtforms import ValidationError as CSRFValidationError
 from webapp import models as rows
 from webapp.api import batch as bt
 from webapp.api import client as cl
+from webapp.api import files
 from webapp.api import imports as imp
 from webapp.api import models as m
 from webapp.api import openapi
@@ -252,6 +253,8 @@ declare(
 
 # the client package for pip (webapp/api/client.py); any role may fetch it
 bp.add_url_rule("/client/<filename>", "client_download", cl.download, methods=["GET"])
+# attachments and subscriptions (webapp/api/files.py); maintainers manage subscriptions, reading included
+MAINTAINER_ENDPOINTS = files.declare_all(bp, CASE, INSTANCE)
 
 # the document of all of the above (webapp/api/openapi.py); it needs credentials like the rest
 bp.add_url_rule("/openapi.json", "openapi", openapi.serve, methods=["GET"])
@@ -286,7 +289,7 @@ def authenticate():
     g.prefetch = r.addressed(request.view_args or {})
     if not current_user.is_authenticated:
         abort(401, description=API_LOGIN_HINT)
-    role = write_role_for(request.method)
+    role = "maintainer" if request.endpoint in MAINTAINER_ENDPOINTS else write_role_for(request.method)
     if not current_user.has_role(role):
         abort(403, description=f"this needs the {role} role")
     if role != "viewer" and g.get("auth_method") != "basic":

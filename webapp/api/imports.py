@@ -15,6 +15,7 @@ from flask import g
 from flask import request
 from flask_login import current_user
 
+from webapp import attachments
 from webapp import imports
 from webapp import results
 from webapp.api import models as m
@@ -25,6 +26,7 @@ from webapp.exceptions import UnsupportedEncoding
 from webapp.exceptions import ValidationError
 
 IDEMPOTENCY_KEY_LIMIT = 255
+ATTACHMENT_PART = "attachment"
 SPOOL_MEMORY = 8 * 1024 * 1024
 SPOOL_CHUNK = 1024 * 1024
 HASH_CHUNK = 1024 * 1024
@@ -90,7 +92,8 @@ def report_files():
         return [("body", spooled_body(), encoding != "identity" or None)]
     if encoding != "identity":
         raise UnsupportedEncoding("a multipart upload cannot be gzip-encoded as a whole; compress each file")
-    files = [upload for _, upload in request.files.items(multi=True)]
+    # parts named "attachment" are files the reports refer to as [[ATTACHMENT|path]]
+    files = [upload for name, upload in request.files.items(multi=True) if name != ATTACHMENT_PART]
     if not files:
         raise ValidationError("the multipart form holds no files", {"file": "attach one or more reports"})
     return [(upload.filename or upload.name or "file", upload.stream, None) for upload in files]
@@ -100,7 +103,20 @@ def uploaded():
     """The request's report files, read from the client once per request (a lost race reruns the view)."""
     if "import_files" not in g:
         g.import_files = report_files()
+        g.import_attachments = attachment_files()
     return g.import_files
+
+
+def attachment_files():
+    """The multipart upload's attachment parts as ``{file name: stream}`` (none for a plain body)."""
+    if request.mimetype != "multipart/form-data":
+        return {}
+    return {upload.filename or "file": upload.stream for upload in request.files.getlist(ATTACHMENT_PART)}
+
+
+def store_attachments(build):
+    """Store the upload's attachment parts for the cases that refer to them; return the count."""
+    return attachments.attach_referenced(build, g.import_attachments)
 
 
 def fingerprint():
@@ -146,6 +162,7 @@ def import_new_build(instance_id, query):
     def produce():
         build = results.create_build(get_instance(instance_id), **fields)
         counts = imports.import_files(build, uploaded(), max_report_bytes(), new_build=True)
+        counts["attachments"] = store_attachments(build)
         return 201, reply_json(m.ImportReply, dict(build=build, **counts))
 
     return respond(produce)
@@ -158,6 +175,7 @@ def import_into_build(instance_id, build_id, query):
     def produce():
         build = get_build(instance_id, build_id)
         counts = imports.import_files(build, uploaded(), max_report_bytes())
+        counts["attachments"] = store_attachments(build)
         return 200, reply_json(m.ImportReply, dict(build=build, **counts))
 
     return respond(produce)

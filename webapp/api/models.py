@@ -534,6 +534,7 @@ class ImportReply(Sparse):
     warnings: list[str] | None = Field(
         None, description="What the import left out, such as an impossible timestamp; absent when nothing."
     )
+    attachments: Count | None = None
 
 
 # statistics and import query strings

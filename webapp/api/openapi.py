@@ -126,7 +126,9 @@ def operation_object(declared, id_schema):
     success = {"description": "Success" if declared.reply else "Deleted"}
     if declared.reply is not None:
         success["content"] = json_content(ref(declared.reply))
-    answers = {str(declared.status if declared.reply else 204): success}
+    # a view that answers with something other than JSON (a download) documents its own answers
+    default = {str(declared.status if declared.reply else 204): success}
+    answers = dict(declared.document.get("responses") or default)
     for code in (401, *declared.errors):
         answers[str(code)] = {
             "description": ERROR_TEXT[code],
