@@ -39,6 +39,11 @@ ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 
 # long free text: MySQL's TEXT stops at 64 KB, too small for tracebacks and logs
 LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
+# build numbers a client may give; the 32-bit column keeps headroom above them, so
+# the number after the highest one always fits (an overflow is a 409, never a 500)
+MAX_BUILD_NUMBER = 1_000_000_000
+TEST_KEY_LENGTH = 32
+HEX_DIGITS = frozenset("0123456789abcdef")
 # a hex digest: ASCII with binary comparison makes its indexes 4x smaller and grouping cheap
 TestKey = String(32).with_variant(mysql.VARCHAR(32, charset="ascii", collation="ascii_bin"), "mysql")
 # seconds: MySQL's plain FLOAT is single precision (7 digits), which drifts in summed
@@ -88,6 +93,15 @@ class UTCDateTime(TypeDecorator):
 def test_key(suite_name, case_name):
     """Return the stable identity of a test within an instance: its suite and case names."""
     return hashlib.blake2b(f"{suite_name}\x1f{case_name}".encode(), digest_size=16).hexdigest()
+
+
+def is_test_key(text):
+    """Whether ``text`` has a test key's form (32 lowercase hex digits).
+
+    The key column is ASCII on MySQL: comparing it with other text fails there
+    (error 1267), so a lookup checks the form first and treats the rest as not found.
+    """
+    return len(text) == TEST_KEY_LENGTH and all(char in HEX_DIGITS for char in text)
 
 
 test_key.__test__ = False  # a helper, not a test, for pytest modules that import it

@@ -29,6 +29,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp.extensions import db
+from webapp.models import MAX_BUILD_NUMBER
 from webapp.models import TestBuild
 from webapp.models import TestCase
 from webapp.models import TestInstance
@@ -187,7 +188,13 @@ def next_build_number(instance_id):
         .limit(1)
         .with_for_update(read=True)
     )
-    return (highest or 0) + 1
+    number = (highest or 0) + 1
+    if number > MAX_BUILD_NUMBER:
+        raise Conflict(
+            f"this instance's build numbers are used up to {MAX_BUILD_NUMBER:,}: "
+            "give the new build a free number below that"
+        )
+    return number
 
 
 def create_instance(name, description=""):

@@ -16,6 +16,7 @@ from webapp.api import payload as p
 from webapp.api.resources import get_build
 from webapp.api.resources import get_instance
 from webapp.api.serializers import build_json
+from webapp.models import MAX_BUILD_NUMBER
 
 NEW_BUILD_QUERY = {
     "name": p.text(255),
@@ -32,7 +33,7 @@ def new_build_fields():
         raise p.ValidationError("unknown query parameters", dict.fromkeys(sorted(unknown), "unknown field"))
     fields = p.validate({name: request.args[name] for name in NEW_BUILD_QUERY if name in request.args},
                         NEW_BUILD_QUERY)
-    fields["number"] = p.query_int("number", None, 1, 2**31 - 1)
+    fields["number"] = p.query_int("number", None, 1, MAX_BUILD_NUMBER)
     return fields
 
 

@@ -18,6 +18,7 @@ from webapp.api import resources as r
 from webapp.api.pagination import DEFAULT_LIMIT
 from webapp.api.pagination import MAX_LIMIT
 from webapp.api.pagination import MAX_OFFSET
+from webapp.models import MAX_BUILD_NUMBER
 from webapp.models import STATUSES
 
 INT32 = 2**31 - 1
@@ -55,6 +56,7 @@ def text(max_length=None, name=False):
 
 INT = {"type": "integer"}
 ID = {"type": "integer", "minimum": 1, "maximum": INT32}
+BUILD_NUMBER = {"type": "integer", "minimum": 1, "maximum": MAX_BUILD_NUMBER}
 COUNT = {"type": "integer", "minimum": 0}
 NUMBER = {"type": "number"}
 TIME_OUT = nullable({"type": "string", "format": "date-time", "pattern": ISO_MS_Z})
@@ -90,7 +92,7 @@ def item(fields):
 
 INSTANCE_IN = {"name": text(255, name=True), "description": nullable(text(r.DESCRIPTION_LIMIT))}
 BUILD_IN = {
-    "number": nullable(ID), "name": nullable(text(255)), "branch": nullable(text(255)),
+    "number": nullable(BUILD_NUMBER), "name": nullable(text(255)), "branch": nullable(text(255)),
     "revision": nullable(text(255)), "ci_url": nullable(text(2048)), "started": TIME_IN, "finished": TIME_IN,
 }
 SUITE_IN = {"name": text(255, name=True), "started": TIME_IN, "finished": TIME_IN}
@@ -353,7 +355,8 @@ def statistics_paths(instance, build):
         f"{instance}import/": {"post": operation(
             "importNewBuild", "Create a build from a JUnit XML report", responses(201, ref("ImportReply"),
                                                                                   *import_errors),
-            [*path_ids("instance_id"), query_int("number", None, 1, INT32), *build_fields, idempotency],
+            [*path_ids("instance_id"), query_int("number", None, 1, MAX_BUILD_NUMBER), *build_fields,
+             idempotency],
             upload)},
         f"{build}import/": {"post": operation(
             "importIntoBuild", "Add a JUnit XML report to a build",

@@ -24,6 +24,7 @@ from webapp.api.serializers import case_json
 from webapp.api.serializers import instance_json
 from webapp.api.serializers import suite_json
 from webapp.extensions import db
+from webapp.models import MAX_BUILD_NUMBER
 from webapp.models import TestBuild
 from webapp.models import TestCase
 from webapp.models import TestInstance
@@ -33,7 +34,7 @@ from webapp.models import TestSuite
 DESCRIPTION_LIMIT = 16000
 INSTANCE_FIELDS = {"name": p.text(255, required=True), "description": p.text(DESCRIPTION_LIMIT)}
 BUILD_FIELDS = {
-    "number": p.integer(minimum=1),
+    "number": p.integer(minimum=1, maximum=MAX_BUILD_NUMBER),
     "name": p.text(255),
     "branch": p.text(255),
     "revision": p.text(255),
