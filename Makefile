@@ -26,7 +26,7 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt ansible/requiremen
 run: $(VENV)/.runtime-installed
 	$(FLASK) db upgrade
 	$(FLASK) bootstrap
-	$(BIN)/gunicorn --bind 127.0.0.1:5000 --workers 2 --threads 4 --worker-class gthread wsgi:app
+	GREENBAR_EXTERNAL_URL=$${GREENBAR_EXTERNAL_URL:-http://127.0.0.1:5000} $(BIN)/gunicorn --bind 127.0.0.1:5000 --workers 2 --threads 4 --worker-class gthread wsgi:app
 
 ## system-deps: Debian packages the tests drive for real (nginx, chromium)
 system-deps:

@@ -7,6 +7,20 @@ change is read from a GREENBAR_GUNICORN_* environment variable.
 
 import multiprocessing
 import os
+import sys
+
+from dotenv import dotenv_values
+
+# the app reads this file too (webapp.create_app), so a setting there counts here
+ENV_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".env")
+
+# Mailed links (password resets) are built on this address alone, never on a
+# request's Host header, which a client chooses; without it no link could be right.
+if not (os.environ.get("GREENBAR_EXTERNAL_URL") or dotenv_values(ENV_FILE).get("GREENBAR_EXTERNAL_URL")):
+    sys.exit(
+        "greenbar: GREENBAR_EXTERNAL_URL is not set: set it to the address users open "
+        "(e.g. https://greenbar.example.com); mailed links are built on it, never on a request's Host"
+    )
 
 
 def _env_int(name, default):

@@ -120,6 +120,7 @@ def start_gunicorn(url, port, args):
         os.environ,
         DATABASE_URL=url.render_as_string(hide_password=False),
         SECRET_KEY="bench",
+        GREENBAR_EXTERNAL_URL=f"http://127.0.0.1:{port}",
         GREENBAR_GUNICORN_BIND=f"127.0.0.1:{port}",
         GREENBAR_GUNICORN_ACCESS_LOG="/dev/null",
         **settings,

@@ -117,25 +117,6 @@ def stored(model, item_id):
     return db.session.get(model, item_id) if item_id <= MAX_ID else None
 
 
-def addressed(view_args):
-    """(model, id) of the rows a view will look up by id: the auth query loads them alongside the user.
-
-    A case is found on its own (its row repeats its parents' ids); a suite needs
-    its build; anything else needs only the deepest row its URL names.
-    """
-    if "case_id" in view_args:
-        wanted = [(TestCase, view_args["case_id"])]
-    elif "suite_id" in view_args:
-        wanted = [(TestBuild, view_args["build_id"]), (TestSuite, view_args["suite_id"])]
-    elif "build_id" in view_args:
-        wanted = [(TestBuild, view_args["build_id"])]
-    elif "instance_id" in view_args:
-        wanted = [(TestInstance, view_args["instance_id"])]
-    else:
-        wanted = []
-    return [(model, row_id) for model, row_id in wanted if row_id <= MAX_ID]
-
-
 def get_instance(instance_id):
     """Return the instance or abort 404."""
     instance = stored(TestInstance, instance_id)
