@@ -36,13 +36,9 @@ def create_app(test_config=None):
         app.config.from_mapping(test_config)
     # items read in the order the serializers write them: id first, counters last
     app.json.sort_keys = False
-    app.wsgi_app = ProxyFix(
-        app.wsgi_app,
-        x_for=app.config["PROXY_HOPS"],
-        x_proto=app.config["PROXY_HOPS"],
-        x_host=app.config["PROXY_HOPS"],
-        x_port=app.config["PROXY_HOPS"],
-    )
+    # the client address and scheme from PROXY_HOPS proxies (0: believe no forwarded header);
+    # never the host, which a client could choose (mailed links use EXTERNAL_URL)
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_HOPS"], x_proto=app.config["PROXY_HOPS"])
     register_extensions(app)
     register_blueprints(app)
     register_request_id(app)

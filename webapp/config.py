@@ -88,11 +88,13 @@ def from_environment(instance_path):
         # links in e-mails are built on this alone, so a forged Host header cannot redirect
         # them; gunicorn refuses to start without it (gunicorn.conf.py)
         "EXTERNAL_URL": external_url,
+        # failed password attempts for one username at one address, and from one address
         "LOGIN_FAILURE_LIMIT": os.environ.get("GREENBAR_LOGIN_FAILURE_LIMIT", "10 per minute"),
-        # each reset request sends mail: counted per login typed and per client address
-        "PASSWORD_RESET_ACCOUNT_LIMIT": os.environ.get(
-            "GREENBAR_PASSWORD_RESET_ACCOUNT_LIMIT", "5 per hour"
+        "LOGIN_ADDRESS_FAILURE_LIMIT": os.environ.get(
+            "GREENBAR_LOGIN_ADDRESS_FAILURE_LIMIT", "50 per minute"
         ),
+        # each reset request sends mail: counted per login typed and per client address
+        "PASSWORD_RESET_ACCOUNT_LIMIT": os.environ.get("GREENBAR_PASSWORD_RESET_ACCOUNT_LIMIT", "5 per hour"),
         "PASSWORD_RESET_ADDRESS_LIMIT": os.environ.get(
             "GREENBAR_PASSWORD_RESET_ADDRESS_LIMIT", "20 per hour"
         ),

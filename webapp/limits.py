@@ -1,8 +1,10 @@
 """Slowing down password guessing and reset-mail floods: counters shared by every app server.
 
-Failed password attempts are counted per username *at* a client address and
-per address. After ``LOGIN_FAILURE_LIMIT`` failures (default 10 a minute) for
-either, further password attempts from there are refused with a 429 *before*
+Failed password attempts are counted per username *at* a client address
+(``LOGIN_FAILURE_LIMIT``, default 10 a minute) and per address, whatever the
+name (``LOGIN_ADDRESS_FAILURE_LIMIT``, default 50 a minute, against one address
+trying many names). Once either is used up, further password attempts from
+there are refused with a 429 *before*
 the password is checked, so a right guess made while blocked reveals nothing.
 A stranger elsewhere cannot lock a user out, and a valid API token is never
 refused (:mod:`webapp.security` checks tokens first). Each lockout is recorded
@@ -185,6 +187,13 @@ def login_counters(username, address):
     return ((username.strip().lower()[:LOCKOUT_NAME_LENGTH], address), ("", address))
 
 
+def login_limit(username, address):
+    """The limit of one login counter: a username at an address, or (with "") the whole address."""
+    return parse_limit(
+        current_app.config["LOGIN_FAILURE_LIMIT" if username else "LOGIN_ADDRESS_FAILURE_LIMIT"]
+    )
+
+
 def counter_key(username, address):
     """The limiter key of one login counter."""
     return f"user:{username}@address:{address}" if username else f"address:{address}"
@@ -212,14 +221,13 @@ def attempt_login(username, check):
     limiter = current_app.extensions.get(EXTENSION)
     if limiter is None:
         return check()
-    item = parse_limit(current_app.config["LOGIN_FAILURE_LIMIT"])
-    counters = login_counters(username, get_remote_address())
-    wait = seconds_to_wait(limiter, NAMESPACE, [(item, counter_key(*pair)) for pair in counters])
+    counters = [(login_limit(*pair), pair) for pair in login_counters(username, get_remote_address())]
+    wait = seconds_to_wait(limiter, NAMESPACE, [(item, counter_key(*pair)) for item, pair in counters])
     if wait is not None:
         raise TooManyAttempts(retry_after=wait)
     user = check()
     if user is None:
-        for pair in counters:
+        for item, pair in counters:
             key = counter_key(*pair)
             limiter.hit(item, NAMESPACE, key)
             if not limiter.test(item, NAMESPACE, key):
@@ -258,8 +266,11 @@ def lift_lockout(lockout_id):
         return False
     limiter = current_app.extensions.get(EXTENSION)
     if limiter is not None:
-        item = parse_limit(current_app.config["LOGIN_FAILURE_LIMIT"])
-        limiter.clear(item, NAMESPACE, counter_key(lockout.username, lockout.address))
+        limiter.clear(
+            login_limit(lockout.username, lockout.address),
+            NAMESPACE,
+            counter_key(lockout.username, lockout.address),
+        )
     db.session.delete(lockout)
     db.session.commit()
     return True
@@ -304,6 +315,7 @@ def may_mail_reset_link(user_id):
 def init_app(app):
     """Give the app its own limiter, so apps built side by side (tests) never share counts."""
     app.config.setdefault("LOGIN_FAILURE_LIMIT", "10 per minute")
+    app.config.setdefault("LOGIN_ADDRESS_FAILURE_LIMIT", "50 per minute")
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "greenbar")
     if app.config.get("RATELIMIT_ENABLED", True):
         app.extensions[EXTENSION] = make_limiter(app)

@@ -23,7 +23,9 @@ from flask import request
 from flask import url_for
 from flask_login import current_user
 from sqlalchemy import bindparam
+from sqlalchemy import event
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from webapp.extensions import db
 from webapp.extensions import login_manager
@@ -62,7 +64,6 @@ def revoke_token(record):
     """Revoke a token: refused from the next call to this process, and by others within seconds."""
     if record.revoked is None:
         record.revoked = utcnow()
-    token_cache.forget(record.digest)
 
 
 class PasswordMemory:
@@ -106,8 +107,10 @@ class TokenCache:
     A CI job sends its token with every request; the lookup is one indexed read,
     but skipping it is what lets the API keep up with its clients. Entries hold
     plain values (never ORM rows, which belong to one session) and expire
-    soon, so a token revoked elsewhere (another worker, another host, the CLI)
-    stops working within ``seconds``; revoking in this process forgets it at once.
+    soon, so a token revoked or a user deactivated by another process (another
+    worker, another host, the CLI) loses access within ``seconds``; a change
+    made in this process clears the cache at once (:func:`forget_changed_tokens`).
+    Only active owners are kept, so a reactivation counts at once too.
     """
 
     def __init__(self, seconds=TOKEN_CACHE_SECONDS, size=TOKEN_CACHE_SIZE):
@@ -130,13 +133,20 @@ class TokenCache:
                 self.entries.clear()
             self.entries[digest] = (time.monotonic() + self.seconds, owner)
 
-    def forget(self, digest):
-        """Drop one digest, so a revocation made in this process holds from the next request."""
+    def clear(self):
+        """Forget every token."""
         with self.lock:
-            self.entries.pop(digest, None)
+            self.entries.clear()
 
 
 token_cache = TokenCache()
+
+
+@event.listens_for(Session, "after_flush")
+def forget_changed_tokens(session, flush_context):
+    """Any user or token changed through this process (revoked, deactivated, demoted) counts at once."""
+    if any(isinstance(item, (User, ApiToken)) for item in (*session.dirty, *session.deleted)):
+        token_cache.clear()
 
 
 @functools.cache
@@ -166,9 +176,11 @@ def user_from_token(username, secret):
         if row is None:
             return None
         owner = tuple(row)
+        if not row.active:
+            return None
         token_cache.put(digest, owner)
     user_id, name, role, active = owner
-    if not active or name != username:
+    if name != username:
         return None
     return User(id=user_id, username=name, role=role, active=active)
 
