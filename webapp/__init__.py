@@ -47,6 +47,7 @@ def create_app(test_config=None):
 
 def register_extensions(app):
     """Bind the extensions to the app."""
+    from webapp import headers
     from webapp import limits
     from webapp import mail
     from webapp import pool
@@ -59,6 +60,7 @@ def register_extensions(app):
     csrf.init_app(app)
     security.init_app(app)
     templating.init_app(app)
+    headers.init_app(app)
     limits.init_app(app)
     mail.init_app(app)
 
