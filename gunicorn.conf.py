@@ -54,6 +54,12 @@ graceful_timeout = _env_int("GREENBAR_GUNICORN_GRACEFUL_TIMEOUT", 30)
 max_requests = _env_int("GREENBAR_GUNICORN_MAX_REQUESTS", 20000)
 max_requests_jitter = _env_int("GREENBAR_GUNICORN_MAX_REQUESTS_JITTER", 2000)
 
+# gunicorn's own caps (its largest) sit above nginx's (nginx_max_header_kb, 8 KB), so behind
+# nginx an oversized request line or header is refused there, in the API's JSON under /api/.
+limit_request_line = 8190
+limit_request_field_size = 8190
+limit_request_fields = 100
+
 accesslog = os.environ.get("GREENBAR_GUNICORN_ACCESS_LOG", "-")
 errorlog = os.environ.get("GREENBAR_GUNICORN_ERROR_LOG", "-")
 loglevel = os.environ.get("GREENBAR_GUNICORN_LOG_LEVEL", "info")

@@ -521,7 +521,7 @@ def init_app(app):
         app,
         name="Greenbar admin",
         index_view=HomeView(name="Overview", url="/admin"),
-        theme=Bootstrap4Theme(base_template="admin/base.html", fluid=True),
+        theme=Bootstrap4Theme(base_template="admin/greenbar_base.html", fluid=True),
     )
     views = (
         (InstanceView, TestInstance, "Instances", "instances", None),
