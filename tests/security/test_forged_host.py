@@ -35,7 +35,7 @@ def proxied_app(database_urls, tmp_path, monkeypatch):
 
 
 def test_forged_host_headers_stay_out_of_the_mailed_link(proxied_app, caplog):
-    """An attacker asks for the victim's reset with a forged Host and X-Forwarded-Host: whose link is mailed?"""
+    """The attacker asks for the victim's reset with forged Host headers: whose link is mailed?"""
     caplog.set_level("WARNING", logger="webapp.mail")
     forged = {"Host": "evil.example", "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"}
     response = proxied_app.test_client().post("/auth/reset", data={"login": "victim"}, headers=forged)
@@ -49,7 +49,8 @@ def test_gunicorn_refuses_to_start_without_an_external_url(tmp_path):
     """Production without GREENBAR_EXTERNAL_URL: does gunicorn stop at once with one line saying why?"""
     env = {key: value for key, value in os.environ.items() if key != "GREENBAR_EXTERNAL_URL"}
     result = subprocess.run(
-        [str(REPO / ".venv/bin/gunicorn"), "--check-config", "-c", str(REPO / "gunicorn.conf.py"), "wsgi:app"],
+        [str(REPO / ".venv/bin/gunicorn"), "--check-config", "-c", str(REPO / "gunicorn.conf.py"),
+         "wsgi:app"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
     )
     assert result.returncode == 1
