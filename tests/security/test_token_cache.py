@@ -16,11 +16,11 @@ LIST = "/api/test-instance/"
 
 @pytest.fixture
 def token_lookups(app):
-    """The statements that read api_tokens, recorded as the app runs them."""
+    """The reads of api_tokens, recorded as the app runs them."""
     seen = []
 
     def record(connection, cursor, statement, parameters, context, executemany):
-        if "api_tokens" in statement:
+        if statement.startswith("SELECT") and "api_tokens" in statement:
             seen.append(statement)
 
     with app.app_context():
