@@ -8,6 +8,7 @@ from flask import abort
 from flask import current_app
 from flask import request
 from sqlalchemy import String
+from sqlalchemy import bindparam
 from sqlalchemy import cast
 from sqlalchemy import func
 from sqlalchemy import or_
@@ -133,13 +134,26 @@ def get_build(instance_id, build_id):
     return build
 
 
+@functools.cache
+def build_and_suite_query():
+    """A suite with its build in one round trip (a case is created under both), built once."""
+    return (
+        select(TestBuild, TestSuite)
+        .join(TestSuite, TestSuite.build_id == TestBuild.id)
+        .where(TestBuild.id == bindparam("build_id"), TestSuite.id == bindparam("suite_id"))
+    )
+
+
 def get_suite(instance_id, build_id, suite_id):
-    """Return the suite under that build and instance or abort 404."""
-    build = get_build(instance_id, build_id)
-    suite = stored(TestSuite, suite_id)
-    if suite is None or suite.build_id != build.id:
+    """Return the build and the suite under that instance or abort 404."""
+    row = None
+    if max(build_id, suite_id) <= MAX_ID:
+        ids = {"build_id": build_id, "suite_id": suite_id}
+        row = db.session.execute(build_and_suite_query(), ids).first()
+    if row is None or row[0].instance_id != instance_id:
+        get_build(instance_id, build_id)  # the build's own 404 when it is the build that is missing
         abort(404, description=f"test suite {suite_id} does not exist in test build {build_id}")
-    return build, suite
+    return row[0], row[1]
 
 
 def get_case(instance_id, build_id, suite_id, case_id):
