@@ -41,8 +41,9 @@ def test_an_import_into_an_instance_with_a_stored_column_limit_number_is_a_409(a
         db.session.execute(update(TestBuild).where(TestBuild.id == build.id).values(number=2**31 - 1))
         db.session.commit()
         instance_id = instance.id
-    response = api.post(f"/api/test-instance/{instance_id}/import/", data=JUNIT,
-                        headers={"Content-Type": "application/xml"})
+    response = api.post(
+        f"/api/test-instance/{instance_id}/import/", data=JUNIT, headers={"Content-Type": "application/xml"}
+    )
     assert response.status_code == 409
     with app.app_context():
         assert db.session.query(TestBuild).count() == 1

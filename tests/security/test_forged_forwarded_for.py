@@ -75,7 +75,10 @@ def server(request, database, tmp_path):
     env.pop("GREENBAR_PROXY_HOPS", None)
     process = subprocess.Popen(
         [str(REPO / ".venv/bin/gunicorn"), "-c", str(REPO / "gunicorn.conf.py"), "wsgi:app"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -98,9 +101,15 @@ def attempt(port, username, password, forged_address):
     """One Basic-auth API call on a connection of its own, with a forged X-Forwarded-For."""
     credentials = base64.b64encode(f"{username}:{password}".encode()).decode()
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    connection.request("GET", "/api/test-instance/", headers={
-        "Authorization": f"Basic {credentials}", "X-Forwarded-For": forged_address, "Connection": "close",
-    })
+    connection.request(
+        "GET",
+        "/api/test-instance/",
+        headers={
+            "Authorization": f"Basic {credentials}",
+            "X-Forwarded-For": forged_address,
+            "Connection": "close",
+        },
+    )
     status = connection.getresponse().status
     connection.close()
     return status

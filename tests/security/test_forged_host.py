@@ -22,8 +22,11 @@ LINK = re.compile(r"https?://[^\s/]+/auth/reset/\S+")
 def proxied_app(database_urls, tmp_path, monkeypatch):
     """The app behind one trusted proxy hop (as behind nginx), with its external address set."""
     monkeypatch.setenv("GREENBAR_INSTANCE_PATH", str(tmp_path))
-    settings = dict(settings_for(database_urls["sqlite"], str(tmp_path)), PROXY_HOPS=1,
-                    EXTERNAL_URL="https://greenbar.example.test")
+    settings = dict(
+        settings_for(database_urls["sqlite"], str(tmp_path)),
+        PROXY_HOPS=1,
+        EXTERNAL_URL="https://greenbar.example.test",
+    )
     application = create_app(settings)
     with application.app_context():
         make_user("victim").email = "victim@example.test"
@@ -49,9 +52,19 @@ def test_gunicorn_refuses_to_start_without_an_external_url(tmp_path):
     """Production without GREENBAR_EXTERNAL_URL: does gunicorn stop at once with one line saying why?"""
     env = {key: value for key, value in os.environ.items() if key != "GREENBAR_EXTERNAL_URL"}
     result = subprocess.run(
-        [str(REPO / ".venv/bin/gunicorn"), "--check-config", "-c", str(REPO / "gunicorn.conf.py"),
-         "wsgi:app"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+        [
+            str(REPO / ".venv/bin/gunicorn"),
+            "--check-config",
+            "-c",
+            str(REPO / "gunicorn.conf.py"),
+            "wsgi:app",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [

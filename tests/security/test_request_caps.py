@@ -34,8 +34,10 @@ def nginx(tmp_path_factory):
     (root / "temp").mkdir()
     port = free_port()
     site = render_nginx_site(
-        nginx_listen=f"127.0.0.1:{port}", nginx_upstream_sockets=[str(root / "absent.sock")],
-        nginx_access_log=str(root / "logs/access.log"), nginx_error_log=str(root / "logs/error.log"),
+        nginx_listen=f"127.0.0.1:{port}",
+        nginx_upstream_sockets=[str(root / "absent.sock")],
+        nginx_access_log=str(root / "logs/access.log"),
+        nginx_error_log=str(root / "logs/error.log"),
         nginx_static_root=str(root),
     )
     temp = root / "temp"
@@ -44,8 +46,19 @@ def nginx(tmp_path_factory):
         f"client_body_temp_path {temp}; proxy_temp_path {temp}; fastcgi_temp_path {temp};\n"
         f"uwsgi_temp_path {temp}; scgi_temp_path {temp};\n{site}\n}}\n"
     )
-    process = subprocess.Popen([NGINX, "-p", str(root), "-c", str(root / "nginx.conf"), "-g", "daemon off;",
-                                "-e", str(root / "logs/main.log")])
+    process = subprocess.Popen(
+        [
+            NGINX,
+            "-p",
+            str(root),
+            "-c",
+            str(root / "nginx.conf"),
+            "-g",
+            "daemon off;",
+            "-e",
+            str(root / "logs/main.log"),
+        ]
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
