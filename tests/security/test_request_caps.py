@@ -1,19 +1,24 @@
 """Finding 9 (third point): oversized request lines and headers are refused in the API's JSON under /api/.
 
 nginx, rendered from the shipped site and run alone (the refusals come before
-any upstream is asked), answers a 9 KB request line or header.
+any upstream is asked), answers a 9 KB request line or header; so does
+gunicorn on its own, as under ``make run``.
 """
 
 import http.client
 import json
+import os
 import shutil
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.infra.conftest import render_nginx_site
+
+REPO = Path(__file__).resolve().parents[2]
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 TOO_LONG = "a" * 9000
@@ -99,3 +104,46 @@ def test_an_oversized_page_request_keeps_an_html_answer(nginx):
     """Outside /api/ (a browser), is the refusal still nginx's page?"""
     status, content_type, _ = get(nginx, f"/instances/?q={TOO_LONG}")
     assert (status, content_type) == (414, "text/html")
+
+
+@pytest.fixture(scope="module")
+def gunicorn(tmp_path_factory):
+    """gunicorn alone (as under make run) on SQLite and a free port: the port."""
+    root = tmp_path_factory.mktemp("gunicorn-caps")
+    port = free_port()
+    env = dict(
+        os.environ,
+        DATABASE_URL=f"sqlite:///{root}/greenbar.sqlite3",
+        SECRET_KEY="caps",
+        GREENBAR_INSTANCE_PATH=str(root),
+        GREENBAR_EXTERNAL_URL=f"http://127.0.0.1:{port}",
+        GREENBAR_GUNICORN_BIND=f"127.0.0.1:{port}",
+        GREENBAR_GUNICORN_WORKERS="1",
+        GREENBAR_GUNICORN_ACCESS_LOG="/dev/null",
+    )
+    process = subprocess.Popen(
+        [str(REPO / ".venv/bin/gunicorn"), "-c", str(REPO / "gunicorn.conf.py"), "wsgi:app"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if get(port, "/healthz")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.3)
+    yield port
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_gunicorn_refuses_an_oversized_request_line_in_json(gunicorn):
+    """Without nginx in front: is gunicorn's own 414 the API's JSON envelope, not its HTML page?"""
+    status, content_type, body = get(gunicorn, f"/api/test-instance/?search={TOO_LONG}")
+    assert (status, content_type) == (414, "application/json")
+    error = json.loads(body)["error"]
+    assert (error["status"], error["fields"]) == (414, {})
+    assert error["message"].startswith("URI Too Long: Request Line is too large")
