@@ -27,6 +27,7 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt ansible/requiremen
 run: $(VENV)/.runtime-installed
 	$(FLASK) db upgrade
 	$(FLASK) bootstrap
+	export GREENBAR_EXTERNAL_URL=$${GREENBAR_EXTERNAL_URL:-http://127.0.0.1:5000}; \
 	$(FLASK) worker & trap 'kill $$! 2>/dev/null' EXIT; \
 	$(BIN)/gunicorn --bind 127.0.0.1:5000 --workers 2 --threads 4 --worker-class gthread wsgi:app
 

@@ -5,8 +5,24 @@ value a deployment (or a test running two instances side by side) may need to
 change is read from a GREENBAR_GUNICORN_* environment variable.
 """
 
+import json
 import multiprocessing
 import os
+import sys
+
+from dotenv import dotenv_values
+from gunicorn import util
+
+# the app reads this file too (webapp.create_app), so a setting there counts here
+ENV_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".env")
+
+# Mailed links (password resets) are built on this address alone, never on a
+# request's Host header, which a client chooses; without it no link could be right.
+if not (os.environ.get("GREENBAR_EXTERNAL_URL") or dotenv_values(ENV_FILE).get("GREENBAR_EXTERNAL_URL")):
+    sys.exit(
+        "greenbar: GREENBAR_EXTERNAL_URL is not set: set it to the address users open "
+        "(e.g. https://greenbar.example.com); mailed links are built on it, never on a request's Host"
+    )
 
 
 def _env_int(name, default):
@@ -39,6 +55,31 @@ graceful_timeout = _env_int("GREENBAR_GUNICORN_GRACEFUL_TIMEOUT", 30)
 # at 1,000 the live-API benchmark fell from 246 to 142 requests/s
 max_requests = _env_int("GREENBAR_GUNICORN_MAX_REQUESTS", 20000)
 max_requests_jitter = _env_int("GREENBAR_GUNICORN_MAX_REQUESTS_JITTER", 2000)
+
+# gunicorn's own caps (its largest) sit above nginx's (nginx_max_header_kb, 8 KB), so behind
+# nginx an oversized request line or header is refused there, in the API's JSON under /api/.
+limit_request_line = 8190
+limit_request_field_size = 8190
+limit_request_fields = 100
+
+
+def write_json_error(sock, status, reason, message):
+    """Answer a request gunicorn itself refused (too long, malformed) in the API's error envelope.
+
+    gunicorn writes these answers before the app sees the request, as HTML;
+    when it refuses a request line it never learned the path, so every such
+    answer is JSON: the clients that send them are programs, not browsers.
+    """
+    body = json.dumps({"error": {"status": status, "message": f"{reason}: {message}", "fields": {}}}).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+# the workers call util.write_error for these answers; there is no setting for their format
+util.write_error = write_json_error
 
 accesslog = os.environ.get("GREENBAR_GUNICORN_ACCESS_LOG", "-")
 errorlog = os.environ.get("GREENBAR_GUNICORN_ERROR_LOG", "-")

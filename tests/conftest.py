@@ -71,6 +71,8 @@ def settings_for(database_url, instance_path):
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
         "WTF_CSRF_ENABLED": False,
         "SECRET_KEY": "test-secret",
+        # mailed links are built on this alone (never on a request's Host)
+        "EXTERNAL_URL": "http://localhost",
         "RATELIMIT_ENABLED": False,
         # still scrypt, at a cost that lets hundreds of logins run in seconds;
         # test_config pins the full cost that production uses

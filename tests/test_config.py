@@ -1,7 +1,9 @@
 """Configuration from the environment, and the factory's wiring."""
 
+import pytest
 from flask import request
 
+from tests.conftest import settings_for
 from webapp import create_app
 from webapp.config import engine_options
 from webapp.models import User
@@ -44,19 +46,24 @@ def test_sqlite_is_the_default(tmp_path, monkeypatch):
     assert engine_options("sqlite:///x") == {}
 
 
-def test_proxy_headers_are_trusted_one_hop(sqlite_app):
-    """Behind nginx, does the app see the client's scheme and address (ProxyFix)?"""
-    seen = {}
+@pytest.mark.parametrize(
+    ("hops", "seen"),
+    [(1, {"scheme": "https", "remote": "203.0.113.9"}), (0, {"scheme": "http", "remote": "127.0.0.1"})],
+)
+def test_proxy_headers_are_trusted_only_through_configured_hops(database_urls, tmp_path, hops, seen):
+    """Does the app believe forwarded scheme and address through nginx (one hop), and never without?"""
+    app = create_app(dict(settings_for(database_urls["sqlite"], str(tmp_path)), PROXY_HOPS=hops))
+    observed = {}
 
-    @sqlite_app.after_request
+    @app.after_request
     def observe(response):
-        seen.update(scheme=request.scheme, remote=request.remote_addr)
+        observed.update(scheme=request.scheme, remote=request.remote_addr)
         return response
 
-    sqlite_app.test_client().get(
+    app.test_client().get(
         "/healthz", headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
     )
-    assert seen == {"scheme": "https", "remote": "203.0.113.9"}
+    assert observed == seen
 
 
 def test_passwords_are_hashed_slowly_in_production(tmp_path, monkeypatch):

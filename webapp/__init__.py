@@ -36,13 +36,9 @@ def create_app(test_config=None):
         app.config.from_mapping(test_config)
     # items read in the order the serializers write them: id first, counters last
     app.json.sort_keys = False
-    app.wsgi_app = ProxyFix(
-        app.wsgi_app,
-        x_for=app.config["PROXY_HOPS"],
-        x_proto=app.config["PROXY_HOPS"],
-        x_host=app.config["PROXY_HOPS"],
-        x_port=app.config["PROXY_HOPS"],
-    )
+    # the client address and scheme from PROXY_HOPS proxies (0: believe no forwarded header);
+    # never the host, which a client could choose (mailed links use EXTERNAL_URL)
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_HOPS"], x_proto=app.config["PROXY_HOPS"])
     register_extensions(app)
     register_blueprints(app)
     register_request_id(app)
@@ -51,6 +47,7 @@ def create_app(test_config=None):
 
 def register_extensions(app):
     """Bind the extensions to the app."""
+    from webapp import headers
     from webapp import limits
     from webapp import mail
     from webapp import pool
@@ -64,6 +61,7 @@ def register_extensions(app):
     csrf.init_app(app)
     security.init_app(app)
     templating.init_app(app)
+    headers.init_app(app)
     limits.init_app(app)
     mail.init_app(app)
     storage.init_app(app)

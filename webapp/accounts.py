@@ -8,7 +8,7 @@ A reset link carries a token signed with the app secret and a salt of its own,
 which expires after ``PASSWORD_RESET_MAX_AGE`` seconds and holds a keyed
 fingerprint of the password hash it was issued against: once the password
 changes, every link issued before stops working, so each link works once.
-Links are built on ``EXTERNAL_URL`` when it is set (see :func:`reset_link`).
+Links are built on ``EXTERNAL_URL`` alone (see :func:`reset_link`).
 """
 
 import functools
@@ -182,22 +182,25 @@ def user_for_reset_token(token):
 
 
 def reset_link(user):
-    """The absolute reset link for ``user``.
+    """The absolute reset link for ``user``, built on ``EXTERNAL_URL`` only.
 
-    With ``EXTERNAL_URL`` set, the link is built on it rather than on the
-    request's Host header, which a client chooses: otherwise anyone could have
-    a victim mailed a genuine token inside a link to their own site.
+    Never on the request's Host or X-Forwarded-Host headers, which a client
+    chooses: anyone could have a victim mailed a genuine token inside a link to
+    their own site. None without ``EXTERNAL_URL`` (gunicorn refuses to start
+    without it; only a development server can lack it).
     """
-    token = make_reset_token(user)
     base = current_app.config.get("EXTERNAL_URL")
-    if base:
-        return base.rstrip("/") + url_for("auth.reset_confirm", token=token)
-    return url_for("auth.reset_confirm", token=token, _external=True)
+    if not base:
+        return None
+    return base.rstrip("/") + url_for("auth.reset_confirm", token=make_reset_token(user))
 
 
 def send_reset_mail(user):
     """Mail ``user`` a link that sets a new password."""
     link = reset_link(user)
+    if link is None:
+        current_app.logger.error("no reset link mailed: GREENBAR_EXTERNAL_URL is not set")
+        return
     minutes = current_app.config["PASSWORD_RESET_MAX_AGE"] // 60
     body = render_template("auth/email/reset.txt", user=user, link=link, minutes=minutes)
     mail.send(user.email, "Reset your Greenbar password", body)

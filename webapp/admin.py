@@ -14,8 +14,11 @@ from datetime import timezone
 
 from flask import abort
 from flask import flash
+from flask import redirect
+from flask import url_for
 from flask_admin import Admin
 from flask_admin import AdminIndexView
+from flask_admin import BaseView
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
@@ -41,6 +44,7 @@ from wtforms.validators import NumberRange
 from wtforms.validators import Optional
 from wtforms.validators import ValidationError
 
+from webapp import limits
 from webapp import results
 from webapp.domain import STATUSES
 from webapp.exceptions import Conflict
@@ -75,6 +79,7 @@ OVERVIEW = (
     ("Cases", "admin_cases", None, "single results; filter by build id to find them"),
     ("Users", "admin_users", User, "accounts, roles and passwords"),
     ("API tokens", "admin_tokens", ApiToken, "credentials for CI jobs"),
+    ("Login lockouts", "admin_lockouts", None, "failed passwords refused for now; lift them here"),
 )
 # a leading = + - @ makes a spreadsheet run the cell as a formula
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -494,13 +499,33 @@ class TokenView(SecureModelView):
             flash(f"Revoked {len(records)} token(s).", "success")
 
 
+class LockoutView(AdminOnly, BaseView):
+    """Login lockouts in force (failed passwords for a name at an address, or from an address); lift one."""
+
+    @expose("/")
+    def index_view(self):
+        """List the lockouts still in force, each with a button that lifts it."""
+        return self.render("admin/lockouts.html", lockouts=limits.active_lockouts(), form=AdminForm())
+
+    @expose("/<int:lockout_id>/lift", methods=["POST"])
+    def lift(self, lockout_id):
+        """Lift one lockout: its counter starts again from zero."""
+        if not AdminForm().validate_on_submit():
+            abort(400, description="The form expired; reload the page and try again.")
+        if limits.lift_lockout(lockout_id):
+            flash("Lockout lifted.", "success")
+        else:
+            flash("That lockout had already ended.", "info")
+        return redirect(url_for(".index_view"))
+
+
 def init_app(app):
     """Build this app's admin panel (views are bound to one app, so each app gets its own)."""
     admin = Admin(
         app,
         name="Greenbar admin",
         index_view=HomeView(name="Overview", url="/admin"),
-        theme=Bootstrap4Theme(base_template="admin/base.html", fluid=True),
+        theme=Bootstrap4Theme(base_template="admin/greenbar_base.html", fluid=True),
     )
     views = (
         (InstanceView, TestInstance, "Instances", "instances", None),
@@ -512,4 +537,6 @@ def init_app(app):
     )
     for view, model, name, url, category in views:
         admin.add_view(view(model, db, name=name, endpoint=f"admin_{url}", url=url, category=category))
+    admin.add_view(LockoutView(name="Login lockouts", endpoint="admin_lockouts", url="lockouts",
+                               category="Access"))
     admin.add_link(MenuLink(name="Back to Greenbar", url="/"))

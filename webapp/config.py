@@ -55,11 +55,17 @@ def engine_options(url):
     return {}
 
 
+def secure_cookies(external_url):
+    """Whether cookies carry ``Secure``: ``GREENBAR_SECURE_COOKIES`` if set, else an https external URL."""
+    return env_flag("GREENBAR_SECURE_COOKIES", default=external_url.startswith("https://"))
+
+
 def from_environment(instance_path):
     """Build the configuration mapping for :func:`webapp.create_app`."""
     database_url = os.environ.get(
         "DATABASE_URL", "sqlite:///" + str(Path(instance_path) / "greenbar.sqlite3")
     )
+    external_url = os.environ.get("GREENBAR_EXTERNAL_URL", "").strip().rstrip("/")
     max_upload_mb = int(os.environ.get("GREENBAR_MAX_UPLOAD_MB", "100"))
     return {
         "SECRET_KEY": load_secret_key(instance_path),
@@ -72,17 +78,23 @@ def from_environment(instance_path):
         "PASSWORD_HASH_METHOD": "scrypt:32768:8:1",
         "CORS_ORIGINS": env_list("GREENBAR_CORS_ORIGINS"),
         "REGISTRATION_ENABLED": env_flag("GREENBAR_REGISTRATION"),
-        "RATELIMIT_STORAGE_URI": os.environ.get("GREENBAR_RATELIMIT_STORAGE_URI", "memory://"),
-        "PROXY_HOPS": int(os.environ.get("GREENBAR_PROXY_HOPS", "1")),
+        # the rate-limit counters' shared store; without it MySQL's, or per process on SQLite
+        "REDIS_URL": os.environ.get("GREENBAR_REDIS_URL", ""),
+        # proxies in front whose X-Forwarded-* headers are believed: 0 without one (make run),
+        # 1 for nginx (which overwrites X-Forwarded-For with the balancer's client address)
+        "PROXY_HOPS": int(os.environ.get("GREENBAR_PROXY_HOPS", "0")),
         "MAIL_BACKEND": os.environ.get("GREENBAR_MAIL_BACKEND", "log"),
         "MAIL_SENDER": os.environ.get("GREENBAR_MAIL_SENDER", "greenbar@localhost"),
-        # links in e-mails are built on this, so a forged Host header cannot redirect them
-        "EXTERNAL_URL": os.environ.get("GREENBAR_EXTERNAL_URL", ""),
+        # links in e-mails are built on this alone, so a forged Host header cannot redirect
+        # them; gunicorn refuses to start without it (gunicorn.conf.py)
+        "EXTERNAL_URL": external_url,
+        # failed password attempts for one username at one address, and from one address
         "LOGIN_FAILURE_LIMIT": os.environ.get("GREENBAR_LOGIN_FAILURE_LIMIT", "10 per minute"),
-        # each reset request sends mail: counted per login typed and per client address
-        "PASSWORD_RESET_ACCOUNT_LIMIT": os.environ.get(
-            "GREENBAR_PASSWORD_RESET_ACCOUNT_LIMIT", "5 per hour"
+        "LOGIN_ADDRESS_FAILURE_LIMIT": os.environ.get(
+            "GREENBAR_LOGIN_ADDRESS_FAILURE_LIMIT", "50 per minute"
         ),
+        # each reset request sends mail: counted per login typed and per client address
+        "PASSWORD_RESET_ACCOUNT_LIMIT": os.environ.get("GREENBAR_PASSWORD_RESET_ACCOUNT_LIMIT", "5 per hour"),
         "PASSWORD_RESET_ADDRESS_LIMIT": os.environ.get(
             "GREENBAR_PASSWORD_RESET_ADDRESS_LIMIT", "20 per hour"
         ),
@@ -97,9 +109,9 @@ def from_environment(instance_path):
         "WORKER_POLL_SECONDS": float(os.environ.get("GREENBAR_WORKER_POLL_SECONDS", "1")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": env_flag("GREENBAR_SECURE_COOKIES"),
+        "SESSION_COOKIE_SECURE": secure_cookies(external_url),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
-        "REMEMBER_COOKIE_SECURE": env_flag("GREENBAR_SECURE_COOKIES"),
+        "REMEMBER_COOKIE_SECURE": secure_cookies(external_url),
         "BOOTSTRAP_SERVE_LOCAL": True,
     }

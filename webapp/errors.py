@@ -55,10 +55,13 @@ def render_error(status, message):
 
 
 def handle_http_exception(error):
-    """Render werkzeug's HTTP errors (404, 405, 413, …) in our format."""
-    response = render_error(error.code, error.description or TITLES.get(error.code, "Error"))
+    """Render werkzeug's HTTP errors (404, 405, 413, 429, …) in our format."""
+    response = make_response(render_error(error.code, error.description or TITLES.get(error.code, "Error")))
     if error.code == 405 and wants_json():
         response.headers["Allow"] = ", ".join(error.valid_methods or [])
+    # the rate limits' 429s (webapp.limits.RetryLater) say when to come back
+    if getattr(error, "retry_after", None) is not None:
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 

@@ -48,6 +48,13 @@ ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 
 # long free text: MySQL's TEXT stops at 64 KB, too small for tracebacks and logs
 LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
+# build numbers a client may give; the 32-bit column keeps headroom above them, so
+# the number after the highest one always fits (an overflow is a 409, never a 500)
+MAX_BUILD_NUMBER = 1_000_000_000
+# the part of a typed login name a lockout keeps (names longer than any account's)
+LOCKOUT_NAME_LENGTH = 191
+TEST_KEY_LENGTH = 32
+HEX_DIGITS = frozenset("0123456789abcdef")
 # a hex digest: ASCII with binary comparison makes its indexes 4x smaller and grouping cheap
 TestKey = String(32).with_variant(mysql.VARCHAR(32, charset="ascii", collation="ascii_bin"), "mysql")
 # an id that may pass 2**31 (a 100,000-case import every build overflows INT after about 21,000
@@ -126,6 +133,15 @@ class Properties(TypeDecorator):
 def test_key(suite_name, case_name):
     """Return the stable identity of a test within an instance: its suite and case names."""
     return hashlib.blake2b(f"{suite_name}\x1f{case_name}".encode(), digest_size=16).hexdigest()
+
+
+def is_test_key(text):
+    """Whether ``text`` has a test key's form (32 lowercase hex digits).
+
+    The key column is ASCII on MySQL: comparing it with other text fails there
+    (error 1267), so a lookup checks the form first and treats the rest as not found.
+    """
+    return len(text) == TEST_KEY_LENGTH and all(char in HEX_DIGITS for char in text)
 
 
 test_key.__test__ = False  # a helper, not a test, for pytest modules that import it
@@ -379,3 +395,33 @@ class IdempotencyRecord(db.Model):
     response_status: Mapped[int] = mapped_column(Integer)
     response_body: Mapped[str] = mapped_column(LongText)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RateCounter(db.Model):
+    """One rate-limit counter, for app servers that share a MySQL database but no Redis.
+
+    ``key`` is a digest of the limits library's key (bounded and ASCII whatever
+    username was typed); ``expires`` is in epoch seconds, when the window ends.
+    """
+
+    __tablename__ = "rate_counters"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    expires: Mapped[float] = mapped_column(Double)
+
+
+class LoginLockout(db.Model):
+    """A username at an address (or, with an empty username, a whole address) refused logins for now.
+
+    Written when failed password attempts use up a counter, so admins can see
+    lockouts and lift them whatever store keeps the counters.
+    """
+
+    __tablename__ = "login_lockouts"
+    __table_args__ = (UniqueConstraint("username", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(LOCKOUT_NAME_LENGTH))
+    address: Mapped[str] = mapped_column(String(64))
+    until: Mapped[datetime] = mapped_column(UTCDateTime)

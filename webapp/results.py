@@ -38,6 +38,7 @@ from webapp.domain import clip_case_text
 from webapp.domain import elapsed
 from webapp.exceptions import Conflict
 from webapp.extensions import db
+from webapp.models import MAX_BUILD_NUMBER
 from webapp.models import TestBuild
 from webapp.models import TestCase
 from webapp.models import TestInstance
@@ -138,7 +139,13 @@ def next_build_number(instance_id):
         .limit(1)
         .with_for_update(read=True)
     )
-    return (highest or 0) + 1
+    number = (highest or 0) + 1
+    if number > MAX_BUILD_NUMBER:
+        raise Conflict(
+            f"this instance's build numbers are used up to {MAX_BUILD_NUMBER:,}: "
+            "give the new build a free number below that"
+        )
+    return number
 
 
 def create_instance(name, description=""):

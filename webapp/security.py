@@ -1,7 +1,8 @@
 """Who is calling: users from the session or HTTP Basic auth, API tokens, roles.
 
 A Basic-auth password is either the user's password or one of the user's API
-tokens. Tokens are checked by a digest lookup. Passwords need a slow hash, so
+tokens. Tokens are checked by one indexed digest lookup, whose answer each
+process keeps for a few seconds (:class:`TokenCache`). Passwords need a slow hash, so
 a successful check is remembered for a few minutes as a keyed digest of the
 password, bound to the stored hash: a CI job that sends its password on every
 request pays the slow hash once, and changing the password ends the memory.
@@ -22,8 +23,9 @@ from flask import request
 from flask import url_for
 from flask_login import current_user
 from sqlalchemy import bindparam
-from sqlalchemy import func
+from sqlalchemy import event
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from webapp.extensions import db
 from webapp.extensions import login_manager
@@ -35,6 +37,9 @@ from webapp.models import utcnow
 TOKEN_PREFIX = "gb_"  # noqa: S105 (a public marker, not a secret)
 PASSWORD_MEMORY_SECONDS = 300
 PASSWORD_MEMORY_SIZE = 1024
+# how long a process trusts what it read about a token: the most a revocation can lag
+TOKEN_CACHE_SECONDS = 5
+TOKEN_CACHE_SIZE = 4096
 API_LOGIN_HINT = "log in with HTTP Basic auth: your username and your password or an API token"
 
 
@@ -56,7 +61,7 @@ def issue_token(user, name=""):
 
 
 def revoke_token(record):
-    """Revoke a token; the next API call that uses it is refused."""
+    """Revoke a token: refused from the next call to this process, and by others within seconds."""
     if record.revoked is None:
         record.revoked = utcnow()
 
@@ -96,64 +101,93 @@ class PasswordMemory:
 password_memory = PasswordMemory()
 
 
-def with_prefetch(statement, models):
-    """Outer-join one row of each model, its id a bound parameter ``prefetch_<n>``."""
-    for number, model in enumerate(models):
-        # coalesce(id, users.id) is just the id; naming users there tells SQLAlchemy's
-        # linter that this one-row join is meant, not an accidental cartesian product
-        row_id = bindparam(f"prefetch_{number}", type_=model.id.type)
-        statement = statement.add_columns(model).outerjoin(model, model.id == func.coalesce(row_id, User.id))
-    return statement
+class TokenCache:
+    """Who owns a token, remembered in this process for ``seconds`` after a database lookup.
+
+    A CI job sends its token with every request; the lookup is one indexed read,
+    but skipping it is what lets the API keep up with its clients. Entries hold
+    plain values (never ORM rows, which belong to one session) and expire
+    soon, so a token revoked or a user deactivated by another process (another
+    worker, another host, the CLI) loses access within ``seconds``; a change
+    made in this process clears the cache at once (:func:`forget_changed_tokens`).
+    Only active owners are kept, so a reactivation counts at once too.
+    """
+
+    def __init__(self, seconds=TOKEN_CACHE_SECONDS, size=TOKEN_CACHE_SIZE):
+        self.seconds = seconds
+        self.size = size
+        self.entries = {}
+        self.lock = threading.Lock()
+
+    def get(self, digest):
+        """The cached owner fields of this token digest, or None when unknown or expired."""
+        entry = self.entries.get(digest)
+        if entry is None or entry[0] <= time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, digest, owner):
+        """Remember ``owner`` (id, username, role, active) for this digest."""
+        with self.lock:
+            if len(self.entries) >= self.size:
+                self.entries.clear()
+            self.entries[digest] = (time.monotonic() + self.seconds, owner)
+
+    def clear(self):
+        """Forget every token."""
+        with self.lock:
+            self.entries.clear()
+
+
+token_cache = TokenCache()
+
+
+@event.listens_for(Session, "after_flush")
+def forget_changed_tokens(session, flush_context):
+    """Any user or token changed through this process (revoked, deactivated, demoted) counts at once."""
+    if any(isinstance(item, (User, ApiToken)) for item in (*session.dirty, *session.deleted)):
+        token_cache.clear()
 
 
 @functools.cache
-def user_query(by_token, models):
-    """The user lookup (by token digest or by username) with ``models`` joined, built once per shape.
+def token_owner_query():
+    """The owner of an unrevoked token: one read through the unique digest index, built once.
 
     Building a statement and its cache key costs more than running it; this
-    one is built once and then only run with new parameters.
+    one is built once and then only run with a new digest.
     """
-    if by_token:
-        statement = with_prefetch(select(User).join(ApiToken, ApiToken.user_id == User.id), models)
-        return statement.where(ApiToken.digest == bindparam("key"), ApiToken.revoked.is_(None))
-    return with_prefetch(select(User), models).where(User.username == bindparam("key"))
+    return (
+        select(User.id, User.username, User.role, User.active)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.digest == bindparam("digest"), ApiToken.revoked.is_(None))
+    )
 
 
-def find_user(by_token, key):
-    """The user a token digest or a username names, or None, with the rows in ``g.prefetch``.
+def user_from_token(username, secret):
+    """Return the active user named ``username`` owning this unrevoked token, or None.
 
-    The API view will look those rows up by id (``g.prefetch``: model, id
-    pairs): they arrive in the same round trip as the user, and the view's
-    ``session.get()`` finds them in the identity map. The whole row is read
-    (not ``scalar()``) so they enter the session, and ``g`` holds them, since
-    the session only keeps weak references.
+    The user is a transient object built from the cached fields: enough for
+    roles and ids, and never tied to a session it could outlive.
     """
-    prefetch = g.get("prefetch", ())
-    parameters = {f"prefetch_{number}": row_id for number, (_, row_id) in enumerate(prefetch)}
-    statement = user_query(by_token, tuple(model for model, _ in prefetch))
-    row = db.session.execute(statement, {"key": key, **parameters}).one_or_none()
-    if row is None:
+    digest = token_digest(secret)
+    owner = token_cache.get(digest)
+    if owner is None:
+        row = db.session.execute(token_owner_query(), {"digest": digest}).one_or_none()
+        if row is None:
+            return None
+        owner = tuple(row)
+        if not row.active:
+            return None
+        token_cache.put(digest, owner)
+    user_id, name, role, active = owner
+    if name != username:
         return None
-    g.prefetched = row[1:]
-    return row[0]
+    return User(id=user_id, username=name, role=role, active=active)
 
 
-def user_from_token(secret):
-    """Return the active user owning an unrevoked token, or None."""
-    user = find_user(True, token_digest(secret))
-    return user if user is not None and user.active else None
-
-
-def user_from_basic_auth(authorization):
-    """Return the user that Basic credentials identify, or None."""
-    if authorization is None or authorization.type != "basic":
-        return None
-    username = authorization.username or ""
-    password = authorization.password or ""
-    if password.startswith(TOKEN_PREFIX):
-        user = user_from_token(password)
-        return user if user is not None and user.username == username else None
-    user = find_user(False, username)
+def user_from_password(username, password):
+    """Return the active user whose password this is, or None."""
+    user = db.session.scalar(select(User).where(User.username == username))
     if user is None or not user.active or not password_memory.check(user, password):
         return None
     return user
@@ -173,11 +207,24 @@ def load_user(user_id):
 
 @login_manager.request_loader
 def load_user_from_request(req):
-    """Authenticate API calls that carry HTTP Basic credentials; failures are rate limited."""
-    if not req.path.startswith("/api/") or req.authorization is None:
+    """Authenticate API calls that carry HTTP Basic credentials.
+
+    A valid token always gets in: lockouts (see :mod:`webapp.limits`) stop
+    password guessing, and must never let a stranger who knows the CI user's
+    name stop its uploads. Wrong tokens and all password attempts are counted.
+    """
+    authorization = req.authorization
+    if not req.path.startswith("/api/") or authorization is None or authorization.type != "basic":
         return None
-    username = req.authorization.username or ""
-    user = attempt_login(username, lambda: user_from_basic_auth(req.authorization))
+    username = authorization.username or ""
+    password = authorization.password or ""
+    if password.startswith(TOKEN_PREFIX):
+        user = user_from_token(username, password)
+        if user is None:
+            # a wrong token counts as a failed attempt (and is refused while blocked)
+            attempt_login(username, lambda: None)
+    else:
+        user = attempt_login(username, lambda: user_from_password(username, password))
     if user is not None:
         g.auth_method = "basic"
     return user

@@ -45,6 +45,7 @@ from webapp.extensions import db
 from webapp.models import TestBuild
 from webapp.models import TestCase
 from webapp.models import TestSuite
+from webapp.models import is_test_key
 
 DEFAULT_WINDOW = 30
 # (instance_id, test_key, build_id): finds one test's case in a given build
@@ -689,6 +690,8 @@ def test_history(instance_id, test_key, limit=50):
     duration and ``started`` (the case's start, else its build's). Returns
     None when the instance has no such test.
     """
+    if not is_test_key(test_key):
+        return None
     rows = db.session.execute(
         select(TestCase.id, TestCase.suite_id, TestCase.build_id, TestCase.name, TestCase.result_status,
                TestCase.duration, TestCase.started, TestCase.attempts, TestCase.is_flaky,

@@ -138,6 +138,7 @@ def start_gunicorn(url, port):
         os.environ,
         DATABASE_URL=url.render_as_string(hide_password=False),
         SECRET_KEY="bench",
+        GREENBAR_EXTERNAL_URL=f"http://127.0.0.1:{port}",
         GREENBAR_GUNICORN_BIND=f"127.0.0.1:{port}",
         GREENBAR_GUNICORN_WORKERS="1",
         GREENBAR_GUNICORN_ACCESS_LOG="/dev/null",

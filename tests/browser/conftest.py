@@ -104,6 +104,7 @@ def server_environment(database_url, instance_path, port):
         SECRET_KEY="browser-tests-secret",
         GREENBAR_INSTANCE_PATH=str(instance_path),
         GREENBAR_PROXY_HOPS="0",
+        GREENBAR_EXTERNAL_URL=f"http://127.0.0.1:{port}",
         GREENBAR_GUNICORN_BIND=f"127.0.0.1:{port}",
         GREENBAR_GUNICORN_WORKERS="2",
         GREENBAR_GUNICORN_GRACEFUL_TIMEOUT="5",

@@ -112,6 +112,7 @@ def machine(tmp_path_factory, secret_store):
         "app_aws_environment": {"AWS_ENDPOINT_URL": secret_store["url"], "AWS_ACCESS_KEY_ID": "testing",
                                 "AWS_SECRET_ACCESS_KEY": "testing"},
         "app_max_upload_mb": 50,
+        "app_external_url": "https://greenbar.example.test",
         "common_install_packages": False,
         "common_manage_timezone": False,
         "nginx_conf_dir": str(nginx_dir),
@@ -180,6 +181,9 @@ def test_app_role_writes_release_environment_and_unit(machine, applied, secret_s
     assert env["SECRET_KEY"] == credentials["secret_key"]
     assert env["GREENBAR_MAX_UPLOAD_MB"] == "50"
     assert env["GREENBAR_GUNICORN_BIND"] == "unix:/run/greenbar/gunicorn.sock"
+    # mailed links are built on the address users open; cookies go over HTTPS only
+    assert env["GREENBAR_EXTERNAL_URL"] == "https://greenbar.example.test"
+    assert env["GREENBAR_SECURE_COOKIES"] == "on"
     unit = (machine["root"] / "systemd" / "greenbar.service").read_text()
     gunicorn = f"{opt}/current/.venv/bin/gunicorn --config {opt}/current/gunicorn.conf.py wsgi:app"
     assert f"ExecStart={gunicorn}" in unit

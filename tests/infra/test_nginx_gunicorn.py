@@ -88,6 +88,7 @@ def app_environment(database_url, **extra):
         SECRET_KEY=secrets.token_hex(32),
         GREENBAR_MAX_UPLOAD_MB=str(UPLOAD_LIMIT_MB),
         GREENBAR_PROXY_HOPS="1",
+        GREENBAR_EXTERNAL_URL="http://greenbar.test",
         **extra,
     )
     return env

@@ -286,7 +286,6 @@ def authenticate():
         return
     if request.method != "GET" and from_another_site(request.headers.get("Origin")):
         abort(403, description="writes from a page of another site are refused (see GREENBAR_CORS_ORIGINS)")
-    g.prefetch = r.addressed(request.view_args or {})
     if not current_user.is_authenticated:
         abort(401, description=API_LOGIN_HINT)
     role = "maintainer" if request.endpoint in MAINTAINER_ENDPOINTS else write_role_for(request.method)

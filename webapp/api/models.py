@@ -34,6 +34,7 @@ from webapp.api.schema import StrictQuery
 from webapp.api.schema import Text
 from webapp.api.schema import Time
 from webapp.api.schema import TimeOut
+from webapp.models import MAX_BUILD_NUMBER
 
 # window and list sizes of the statistics
 MAX_WINDOW = 500
@@ -98,7 +99,7 @@ class TestInstanceIn(Writable):
 class TestBuildIn(Writable):
     """A build: a numbered run of an instance's tests, with its CI metadata."""
 
-    number: Int(1, INT32) | None = None
+    number: Int(1, MAX_BUILD_NUMBER) | None = None
     name: Label(domain.NAME_LIMIT) | None = None
     branch: Label(domain.NAME_LIMIT) | None = None
     revision: Label(domain.NAME_LIMIT) | None = None
@@ -604,7 +605,7 @@ class FindTestQuery(HistoryQuery):
 class NewBuildQuery(StrictQuery):
     """The fields of the build an import creates."""
 
-    number: QueryInt(1, INT32) | None = None
+    number: QueryInt(1, MAX_BUILD_NUMBER) | None = None
     name: Label(domain.NAME_LIMIT) | None = None
     branch: Label(domain.NAME_LIMIT) | None = None
     revision: Label(domain.NAME_LIMIT) | None = None

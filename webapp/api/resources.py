@@ -6,11 +6,13 @@ that the declared reply model writes. The write rules live in
 :mod:`webapp.results`.
 """
 
+import functools
 from urllib.parse import urlencode
 
 from flask import abort
 from flask import request
 from sqlalchemy import String
+from sqlalchemy import bindparam
 from sqlalchemy import cast
 from sqlalchemy import func
 from sqlalchemy import or_
@@ -41,25 +43,6 @@ def stored(model, item_id):
     return db.session.get(model, item_id) if item_id <= domain.MAX_ID else None
 
 
-def addressed(view_args):
-    """(model, id) of the rows a view will look up by id: the auth query loads them alongside the user.
-
-    A case is found on its own (its row repeats its parents' ids); a suite needs
-    its build; anything else needs only the deepest row its URL names.
-    """
-    if "case_id" in view_args:
-        wanted = [(TestCase, view_args["case_id"])]
-    elif "suite_id" in view_args:
-        wanted = [(TestBuild, view_args["build_id"]), (TestSuite, view_args["suite_id"])]
-    elif "build_id" in view_args:
-        wanted = [(TestBuild, view_args["build_id"])]
-    elif "instance_id" in view_args:
-        wanted = [(TestInstance, view_args["instance_id"])]
-    else:
-        wanted = []
-    return [(model, row_id) for model, row_id in wanted if row_id <= domain.MAX_ID]
-
-
 def get_instance(instance_id):
     """Return the instance or abort 404."""
     instance = stored(TestInstance, instance_id)
@@ -76,13 +59,26 @@ def get_build(instance_id, build_id):
     return build
 
 
+@functools.cache
+def build_and_suite_query():
+    """A suite with its build in one round trip (a case is created under both), built once."""
+    return (
+        select(TestBuild, TestSuite)
+        .join(TestSuite, TestSuite.build_id == TestBuild.id)
+        .where(TestBuild.id == bindparam("build_id"), TestSuite.id == bindparam("suite_id"))
+    )
+
+
 def get_suite(instance_id, build_id, suite_id):
-    """Return the suite under that build and instance or abort 404."""
-    build = get_build(instance_id, build_id)
-    suite = stored(TestSuite, suite_id)
-    if suite is None or suite.build_id != build.id:
+    """Return the build and the suite under that instance or abort 404."""
+    row = None
+    if max(build_id, suite_id) <= domain.MAX_ID:
+        ids = {"build_id": build_id, "suite_id": suite_id}
+        row = db.session.execute(build_and_suite_query(), ids).first()
+    if row is None or row[0].instance_id != instance_id:
+        get_build(instance_id, build_id)  # the build's own 404 when it is the build that is missing
         abort(404, description=f"test suite {suite_id} does not exist in test build {build_id}")
-    return build, suite
+    return row[0], row[1]
 
 
 def get_case(instance_id, build_id, suite_id, case_id):
