@@ -2,7 +2,7 @@
 
 The blocks of one document run in order in one ``bash -euo pipefail`` session,
 from a scratch workspace that looks like the reader's checkout (the project's
-``.venv``, ``Makefile``, ``wsgi.py``, ``webapp/`` and ``migrations/``, linked),
+``.venv`` and every other top-level entry of the checkout, linked),
 on a fresh SQLite database named by ``DATABASE_URL``, with the JUnit reports a
 CI job would have. A document whose blocks talk to ``http://127.0.0.1:5000``
 gets ``make run`` serving first, on a free port that the blocks' address is
@@ -34,8 +34,8 @@ from tests.infra.conftest import wait_until
 
 MAKE_RUN_ADDRESS = "http://127.0.0.1:5000"
 CORPUS = REPO / "tests" / "junit_corpus"
-# what a reader's checkout holds that the blocks use, linked into the workspace.
-CHECKOUT = [".venv", "Makefile", "wsgi.py", "webapp", "migrations", "gunicorn.conf.py", "requirements.txt"]
+# left out of the workspace's links: its own git repository and database come instead.
+NOT_LINKED = {".git", "instance"}
 # the reports a CI job's workspace holds where docs/junit-import.md uploads them.
 CI_REPORTS = {
     "junit.xml": "pytest-xunit2.xml",
@@ -97,8 +97,9 @@ def workspace_for(tmp_path):
     """A scratch checkout: the project linked in, a git commit, the CI reports; return (path, env)."""
     workspace = tmp_path / "workspace"
     workspace.mkdir()
-    for name in CHECKOUT:
-        (workspace / name).symlink_to(REPO / name)
+    for entry in REPO.iterdir():
+        if entry.name not in NOT_LINKED:
+            (workspace / entry.name).symlink_to(entry)
     for target, source in CI_REPORTS.items():
         (workspace / target).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(CORPUS / source, workspace / target)
