@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 FLASK := $(BIN)/flask --app wsgi
 APT_PACKAGES := nginx chromium
+# where `make run` serves (the docs test serves it on a free port)
+RUN_BIND ?= 127.0.0.1:5000
 
 .PHONY: run test lint system-deps clean
 
@@ -27,9 +29,9 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt ansible/requiremen
 run: $(VENV)/.runtime-installed
 	$(FLASK) db upgrade
 	$(FLASK) bootstrap
-	export GREENBAR_EXTERNAL_URL=$${GREENBAR_EXTERNAL_URL:-http://127.0.0.1:5000}; \
+	export GREENBAR_EXTERNAL_URL=$${GREENBAR_EXTERNAL_URL:-http://$(RUN_BIND)}; \
 	$(FLASK) worker & trap 'kill $$! 2>/dev/null' EXIT; \
-	$(BIN)/gunicorn --bind 127.0.0.1:5000 --workers 2 --threads 4 --worker-class gthread wsgi:app
+	$(BIN)/gunicorn --bind $(RUN_BIND) --workers 2 --threads 4 --worker-class gthread wsgi:app
 
 ## system-deps: Debian packages the tests drive for real (nginx, chromium)
 system-deps:

@@ -1,4 +1,4 @@
-"""The README's API rules for times and descriptions: stated with the code's figures, and true."""
+"""docs/api.md's rules for times and descriptions: stated with the code's figures, and true."""
 
 import re
 from pathlib import Path
@@ -7,14 +7,14 @@ import pytest
 
 from webapp import domain
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+API_DOC = Path(__file__).resolve().parent.parent / "docs" / "api.md"
 BUILDS = "/api/test-instance/{}/test-build/"
 
 
 def api_section():
-    """The README's "The API" section, up to the next top-level heading."""
-    text = README.read_text(encoding="utf-8")
-    return re.search(r"^## The API\n(.*?)^## ", text, re.S | re.M).group(1)
+    """docs/api.md's rules, from its start up to its first section heading."""
+    text = API_DOC.read_text(encoding="utf-8")
+    return re.search(r"^# The API\n(.*?)^## ", text, re.S | re.M).group(1)
 
 
 def test_readme_states_the_codes_limits():
@@ -42,7 +42,7 @@ def instance_id(api):
     (1640372287.123, "2021-12-24T18:58:07.123Z"),
 ])
 def test_documented_times_are_accepted(api, instance_id, started, stored):
-    """Is every time form the README allows stored, at the edges of the range too?"""
+    """Is every time form docs/api.md allows stored, at the edges of the range too?"""
     response = api.post(BUILDS.format(instance_id), json={"started": started})
     assert response.status_code == 201, response.text
     assert response.get_json()["started"] == stored
@@ -54,7 +54,7 @@ def test_documented_times_are_accepted(api, instance_id, started, stored):
     "2021-02-30T00:00:00Z", "2021-12-24T18:58:07.1234567Z", -1, domain.MAX_EPOCH + 1, True,
 ])
 def test_times_outside_the_documented_forms_are_400(api, instance_id, started):
-    """Is every form the README rules out a 400 that names the field?"""
+    """Is every form docs/api.md rules out a 400 that names the field?"""
     response = api.post(BUILDS.format(instance_id), json={"started": started})
     assert response.status_code == 400, response.text
     assert set(response.get_json()["error"]["fields"]) == {"started"}
@@ -74,7 +74,7 @@ def test_description_limit_counts_characters(api):
 
 
 def test_null_description_is_stored_empty(api):
-    """Does a null description store an empty one, as the README says?"""
+    """Does a null description store an empty one, as docs/api.md says?"""
     created = api.post("/api/test-instance/", json={"name": "plain", "description": None})
     assert created.status_code == 201
     assert created.get_json()["description"] == ""

@@ -1,8 +1,8 @@
-"""Every path of the seed's API list, in both spellings, with every method.
+"""Every path of Greenbar's API, in both spellings, with every method.
 
-The seed (shared/seeds/000) lists its paths hyphenated (``/api/test-instance/…``);
-its first implementation served them with underscores (``/api/test_instance/…``).
-Both must work, for every method a path supports, and the others must be a 405.
+The API's paths are hyphenated (``/api/test-instance/…``); Greenbar's first
+clients used them with underscores (``/api/test_instance/…``). Both must work,
+for every method a path supports, and the others must be a 405.
 """
 
 import pytest
@@ -13,7 +13,7 @@ from tests.factories import make_case
 from tests.factories import make_instance
 from tests.factories import make_suite
 
-# the seed's "Схема api" list, plus the stop/ alias its OpenAPI part names
+# the API's paths (docs/api.md), plus the stop/ alias of finish/
 INSTANCES = "/api/test-instance/"
 INSTANCE = INSTANCES + "{instance}/"
 BUILDS = INSTANCE + "test-build/"
@@ -44,7 +44,7 @@ CHANGED_ITEM = {
 
 
 def supported(path):
-    """The methods a seed path serves and the status each answers with on success."""
+    """The methods an API path serves and the status each answers with on success."""
     if path in COLLECTIONS:
         return {"GET": 200, "POST": 201}
     if path in ITEMS:
@@ -53,7 +53,7 @@ def supported(path):
 
 
 def spell(path, spelling):
-    """Write a seed path in the hyphenated or the underscore spelling."""
+    """Write an API path in the hyphenated or the underscore spelling."""
     return path if spelling == "hyphen" else path.replace("test-", "test_")
 
 
@@ -79,8 +79,8 @@ def body_for(path, method):
     return None
 
 
-def test_route_table_has_every_seed_path_in_both_spellings(app):
-    """The URL map holds each seed path in both spellings with exactly the expected methods."""
+def test_route_table_has_every_api_path_in_both_spellings(app):
+    """The URL map holds each API path in both spellings with exactly the expected methods."""
     served = {}
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith("/api/test"):
@@ -100,7 +100,7 @@ def test_route_table_has_every_seed_path_in_both_spellings(app):
     ("path", "method"), [(path, method) for path in SEED_PATHS for method in supported(path)]
 )
 def test_supported_method_works(app, client, token_auth, tree, path, method, spelling):
-    """Each method a seed path serves succeeds in both spellings and does what it says."""
+    """Each method an API path serves succeeds in both spellings and does what it says."""
     headers = token_auth("admin")
     url = spell(path.format(**tree), spelling)
     response = client.open(url, method=method, json=body_for(path, method), headers=headers)
@@ -132,7 +132,7 @@ def test_supported_method_works(app, client, token_auth, tree, path, method, spe
     [(path, method) for path in SEED_PATHS for method in METHODS if method not in supported(path)],
 )
 def test_other_methods_are_405_with_allow(sqlite_app, path, method, spelling):
-    """A method a seed path does not serve is a JSON 405 that lists the allowed methods."""
+    """A method an API path does not serve is a JSON 405 that lists the allowed methods."""
     headers = make_token_user(sqlite_app, "admin")
     ids = {"instance": 1, "build": 2, "suite": 3, "case": 4}
     url = spell(path.format(**ids), spelling)
@@ -146,7 +146,7 @@ def test_other_methods_are_405_with_allow(sqlite_app, path, method, spelling):
 
 @pytest.mark.parametrize("spelling", ["hyphen", "underscore"])
 def test_paths_without_trailing_slash_redirect_or_work(app, client, token_auth, tree, spelling):
-    """The seed's clients sometimes drop the trailing slash; GET still reaches the list."""
+    """Clients sometimes drop the trailing slash; GET still reaches the list."""
     headers = token_auth("viewer")
     url = spell(BUILDS.format(**tree), spelling).rstrip("/")
     response = client.get(url, headers=headers, follow_redirects=True)

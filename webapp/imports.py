@@ -7,7 +7,7 @@ its cases go into the database in multi-row INSERTs through
 except :func:`idempotent`, which stores the reply in the same transaction as
 the import it answers.
 
-Rules worth knowing (also in the README):
+Rules worth knowing (also in docs/junit-import.md):
 
 - a suite whose name is already in the build gets the new cases added to it;
   a case whose name is already in its suite (a re-run uploaded again) is

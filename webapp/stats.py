@@ -11,7 +11,7 @@ grows:
   the builds' size, never with the total number of stored cases;
 - one test's history is a range of the ``(instance_id, test_key, build_id)`` index.
 
-Definitions (documented in the README):
+Definitions (documented in docs/statistics.md):
 
 - a *run* of a test is its case in one build with status SUCCESS, FAILED or
   ERROR; skipped and unfinished cases are not runs;

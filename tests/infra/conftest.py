@@ -27,7 +27,7 @@ def require_program(name):
     candidate = VENV_BIN / name
     path = str(candidate) if candidate.exists() else shutil.which(name)
     if path is None:
-        message = f"{name} is not installed (see README: make test installs it)"
+        message = f"{name} is not installed (see docs/testing.md: make test installs it)"
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
@@ -81,7 +81,7 @@ def tail(path, lines=60):
 
 
 def render_nginx_site(**overrides):
-    """Render nginx/greenbar.conf.j2 as the nginx role does: role defaults, then ``overrides``."""
+    """Render the nginx role's site template as the role does: role defaults, then ``overrides``."""
     import jinja2
     import yaml
 
@@ -91,7 +91,8 @@ def render_nginx_site(**overrides):
     # Ansible's template module renders with trim_blocks on, and so do we; an
     # nginx config is not HTML, so there is nothing to escape.
     environment = jinja2.Environment(  # noqa: S701
-        loader=jinja2.FileSystemLoader(str(REPO / "nginx")), undefined=jinja2.StrictUndefined,
+        loader=jinja2.FileSystemLoader(str(ANSIBLE_DIR / "roles/nginx/templates")),
+        undefined=jinja2.StrictUndefined,
         trim_blocks=True, keep_trailing_newline=True,
     )
     return environment.get_template("greenbar.conf.j2").render(**site_vars)

@@ -147,7 +147,7 @@ def applied(machine):
 
 
 def test_nginx_role_renders_the_one_site_and_nginx_accepts_it(machine, applied):
-    """Is the site the role wrote exactly nginx/greenbar.conf.j2, enabled, and accepted by nginx -t?"""
+    """Is the site the role wrote exactly its template rendered, enabled, and accepted by nginx -t?"""
     nginx_dir = machine["nginx_dir"]
     site_vars = {name: value for name, value in machine["settings"].items()
                  if name.startswith("nginx_") and name != "nginx_conf_dir"}
@@ -196,3 +196,31 @@ def test_second_application_changes_nothing(machine, applied):
     assert applied["changed"] > 0
     changed, output = apply_configure(machine)
     assert changed == 0, output[-4000:]
+
+
+def inventory_groups(moto_url, region):
+    """The groups and hosts the aws_ec2 inventory finds on moto with AWS_REGION=``region``."""
+    env = ansible_env(AWS_URL=moto_url, AWS_REGION=region, AWS_ACCESS_KEY_ID="testing",
+                      AWS_SECRET_ACCESS_KEY="testing", AWS_CONFIG_FILE=os.devnull,
+                      AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    env.pop("AWS_DEFAULT_REGION", None)
+    env.pop("AWS_PROFILE", None)
+    command = [require_program("ansible-inventory"), "-i", "inventories/production/aws_ec2.yml", "--list"]
+    result = subprocess.run(command, cwd=ANSIBLE_DIR, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    listing = json.loads(result.stdout)
+    return {name: set(group.get("hosts", [])) for name, group in listing.items() if name != "_meta"}
+
+
+def test_dynamic_inventory_takes_its_region_from_aws_region(secret_store):
+    """Does the aws_ec2 inventory look in the region AWS_REGION names, as the playbooks do, and only there?"""
+    ec2 = boto3.client("ec2", endpoint_url=secret_store["url"], region_name="eu-west-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    tags = [{"Key": "Application", "Value": "greenbar"}, {"Key": "Environment", "Value": "production"},
+            {"Key": "Role", "Value": "web"}]
+    launched = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                                 TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])
+    [instance] = launched["Instances"]
+    assert inventory_groups(secret_store["url"], "eu-west-1")["role_web"] == {instance["InstanceId"]}
+    assert "role_web" not in inventory_groups(secret_store["url"], "us-west-2")

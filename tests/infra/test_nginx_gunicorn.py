@@ -1,7 +1,7 @@
 """The machine side with real processes: nginx in front of two gunicorns on MariaDB.
 
 Laid out the way an instance runs it: nginx (Debian's package) serves the site
-rendered from nginx/greenbar.conf.j2 with the nginx role's defaults, proxying
+rendered from the nginx role's templates/greenbar.conf.j2 with its defaults, proxying
 over unix sockets to two gunicorn processes started with gunicorn.conf.py, on a
 scratch MariaDB database made by ``flask db upgrade``. Everything lives in a
 temp dir (nginx -p prefix, pid, temp paths) and listens on 127.0.0.1 only.

@@ -1,11 +1,14 @@
 """The AWS side against a local moto server: provision, re-provision, deploy, tear down.
 
-ansible/provision.yml runs exactly as an operator runs it against AWS, given only
-the endpoint (AWS_URL), fake credentials and the variables the README lists as
-required. Every resource and its key settings are then read back with boto3;
-a second run must change nothing. deploy.yml then ships a commit of this
-repository twice; teardown.yml must remove it all. The tests share one moto
-server and run in file order, as one cycle.
+The playbooks run as an operator runs them against AWS: the ansible-playbook
+lines of docs/deploy-aws.md (its blocks marked "run by the moto cycle"), as
+written, given only the endpoint (AWS_URL), fake credentials and what an
+emulated endpoint needs on top (a moto image; for deploy.yml the commit to
+ship, no approval pause, no SSH). provision.yml builds the environment; every
+resource and its key settings are then read back with boto3; a second run must
+change nothing. deploy.yml then ships a commit of this repository twice;
+teardown.yml must remove it all. The tests share one moto server and run in
+file order, as one cycle; the last checks that every documented line ran.
 
 deploy.yml runs with deploy_skip_instance_steps=true, since moto's instances
 are records, not machines: the migration instance is launched and terminated,
@@ -32,6 +35,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from tests.docs_blocks import documented_playbook_runs
 from tests.infra.conftest import ANSIBLE_DIR
 from tests.infra.conftest import REPO
 from tests.infra.conftest import free_port
@@ -43,10 +47,11 @@ from tests.infra.conftest import wait_until
 
 pytestmark = pytest.mark.infra
 
-STACK = "greenbar-ci"
+# the environment docs/deploy-aws.md's commands build (aws_stack_env's default).
+STACK = "greenbar-production"
 BUCKET = f"{STACK}-123456789012"
-ALARM_EMAIL = "ops@example.com"
 MAIL_IDENTITY = "greenbar@example.com"
+DOCUMENTED_RUNS = documented_playbook_runs()
 RECAP = re.compile(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 
 
@@ -110,6 +115,19 @@ def run_playbook(moto, playbook, *extra_vars, expect_failure=False, unset=()):
     return ok, changed, output
 
 
+def documented(cycle, playbook):
+    """The extra variables docs/deploy-aws.md gives ``playbook``; the cycle notes it ran that line."""
+    [assignments] = [assignments for name, assignments in DOCUMENTED_RUNS if name == playbook]
+    cycle["documented_ran"].append((playbook, assignments))
+    return assignments
+
+
+def documented_value(playbook, variable):
+    """The value docs/deploy-aws.md gives ``variable`` on the ``playbook`` line."""
+    [assignments] = [assignments for name, assignments in DOCUMENTED_RUNS if name == playbook]
+    return next(value.split("=", 1)[1] for value in assignments if value.startswith(f"{variable}="))
+
+
 def client(moto, service):
     """A boto3 client for ``service`` on the moto server."""
     return boto3.client(
@@ -133,12 +151,16 @@ def a_moto_image(moto):
 @pytest.fixture(scope="module")
 def cycle(moto):
     """Provision once; the tests below inspect, re-run and tear down what it made."""
-    required = ["aws_stack_env=ci", f"aws_stack_alarm_email={ALARM_EMAIL}",
-                f"aws_stack_ami_id={a_moto_image(moto)}", f"aws_stack_ses_identity={MAIL_IDENTITY}"]
+    cycle = {"documented_ran": [], "timings": {}}
+    # moto ships no Debian images, so the AMI lookup cannot run; the optional
+    # parts (mail through SES, the CDN) are switched on too, so the cycle covers them
+    cycle["required"] = [*documented(cycle, "provision.yml"), f"aws_stack_ami_id={a_moto_image(moto)}",
+                         f"aws_stack_ses_identity={MAIL_IDENTITY}", "aws_stack_cdn=true"]
     started = time.monotonic()
-    ok, changed, output = run_playbook(moto, "provision.yml", *required)
-    return {"required": required, "timings": {"provision": time.monotonic() - started},
-            "first_changed": changed, "output": output}
+    ok, changed, output = run_playbook(moto, "provision.yml", *cycle["required"])
+    cycle["timings"]["provision"] = time.monotonic() - started
+    cycle.update(first_changed=changed, output=output)
+    return cycle
 
 
 def stack_vpc(moto):
@@ -368,8 +390,9 @@ def test_alarm_notifies_topic(moto, cycle):
     assert alarm["Dimensions"] == [{"Name": "AutoScalingGroupName", "Value": STACK}]
     [topic_arn] = alarm["AlarmActions"]
     subscriptions = client(moto, "sns").list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
-    assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", ALARM_EMAIL)]
-    [group] = client(moto, "logs").describe_log_groups(logGroupNamePrefix="/greenbar/ci")["logGroups"]
+    email = documented_value("provision.yml", "aws_stack_alarm_email")
+    assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", email)]
+    [group] = client(moto, "logs").describe_log_groups(logGroupNamePrefix="/greenbar/production")["logGroups"]
     assert group["retentionInDays"] == 30
 
 
@@ -413,7 +436,7 @@ def instance_refreshes(moto):
 
 
 def run_deploy(moto, cycle, timing, *extra_vars):
-    """Run deploy.yml with the variables the README lists for moto; return (changed, output).
+    """Run deploy.yml as docs/deploy-aws.md shows it, plus the moto variables; return (changed, output).
 
     The output's whitespace is collapsed: the YAML callback folds long lines.
     """
@@ -428,8 +451,9 @@ def test_deploy_first_release(moto, cycle, tmp_path):
     sha = git("rev-parse", "HEAD").decode().strip()
     ami = next(value for value in cycle["required"] if value.startswith("aws_stack_ami_id="))
     cycle["sha"] = sha
-    cycle["deploy_vars"] = ["aws_stack_env=ci", ami, f"deploy_revision={sha}", "deploy_skip_approval=true",
-                            "deploy_skip_instance_steps=true"]
+    # the commit overrides the documented revision (a tag this repository lacks).
+    cycle["deploy_vars"] = [*documented(cycle, "deploy.yml"), ami, f"deploy_revision={sha}",
+                            "deploy_skip_approval=true", "deploy_skip_instance_steps=true"]
     s3 = client(moto, "s3")
     # moto serves plain HTTP and does not evaluate the Deny's aws:SecureTransport
     # condition (it takes it as met), so the TLS-only policy refuses every object
@@ -579,7 +603,7 @@ def test_deploy_new_revision_refreshes_instances(moto, cycle, tmp_path):
 
 def test_teardown_needs_confirmation(moto, cycle):
     """Does teardown refuse to run without the explicit confirmation, deleting nothing?"""
-    _ok, changed, output = run_playbook(moto, "teardown.yml", "aws_stack_env=ci", expect_failure=True)
+    _ok, changed, output = run_playbook(moto, "teardown.yml", expect_failure=True)
     assert changed == 0 and "aws_stack_confirm_teardown" in output
     assert stack_vpc(moto) is not None
 
@@ -587,7 +611,7 @@ def test_teardown_needs_confirmation(moto, cycle):
 def test_teardown_removes_everything(moto, cycle, capsys):
     """Does teardown with the confirmation leave only the final database snapshot behind?"""
     started = time.monotonic()
-    run_playbook(moto, "teardown.yml", "aws_stack_env=ci", f"aws_stack_confirm_teardown={STACK}")
+    run_playbook(moto, "teardown.yml", *documented(cycle, "teardown.yml"))
     cycle["timings"]["teardown"] = time.monotonic() - started
     assert stack_vpc(moto) is None
     assert client(moto, "rds").describe_db_instances()["DBInstances"] == []
@@ -607,6 +631,8 @@ def test_teardown_removes_everything(moto, cycle, capsys):
     assert client(moto, "cloudwatch").describe_alarms()["MetricAlarms"] == []
     assert client(moto, "sns").list_topics()["Topics"] == []
     assert client(moto, "logs").describe_log_groups(logGroupNamePrefix="/greenbar")["logGroups"] == []
+    # every ansible-playbook line docs/deploy-aws.md leaves to this cycle ran, once each.
+    assert sorted(cycle["documented_ran"]) == sorted(DOCUMENTED_RUNS)
     with capsys.disabled():
         figures = ", ".join(f"{name} {seconds:.0f}s" for name, seconds in cycle["timings"].items())
         print(f"\nmoto cycle: {figures}, total {sum(cycle['timings'].values()):.0f}s")
