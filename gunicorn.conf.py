@@ -8,6 +8,8 @@ change is read from a GREENBAR_GUNICORN_* environment variable.
 import multiprocessing
 import os
 
+from prometheus_client import multiprocess
+
 
 def _env_int(name, default):
     """Return the integer in environment variable ``name``, or ``default``."""
@@ -51,3 +53,13 @@ access_log_format = (
 
 pidfile = os.environ.get("GREENBAR_GUNICORN_PIDFILE") or None
 proc_name = os.environ.get("GREENBAR_GUNICORN_NAME", "greenbar")
+
+
+def child_exit(server, worker):
+    """Drop an exited worker's live gauges from /metrics (prometheus_client's multiprocess mode).
+
+    Its counters stay, so the totals never go backwards; PROMETHEUS_MULTIPROC_DIR
+    sits under /run, which a reboot empties.
+    """
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)

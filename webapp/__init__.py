@@ -75,8 +75,11 @@ def register_blueprints(app):
     from webapp import cli
     from webapp import errors
     from webapp import health
+    from webapp import metrics
     from webapp import views
 
+    # first, so its timer starts before any other hook can answer
+    metrics.init_app(app)
     health.init_app(app)
     views.init_app(app)
     api.init_app(app)

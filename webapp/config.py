@@ -4,6 +4,7 @@ Every setting has a safe default for ``make run`` on an embedded SQLite
 database; production sets ``DATABASE_URL`` and ``SECRET_KEY`` at least.
 """
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -87,6 +88,12 @@ def from_environment(instance_path):
             "GREENBAR_PASSWORD_RESET_ADDRESS_LIMIT", "20 per hour"
         ),
         "PASSWORD_RESET_MAX_AGE": int(os.environ.get("GREENBAR_PASSWORD_RESET_MAX_AGE", "3600")),
+        # /metrics answers a bearer of this token, or a scraper at one of these addresses (CIDR allowed)
+        "METRICS_TOKEN": os.environ.get("GREENBAR_METRICS_TOKEN", ""),
+        "METRICS_ALLOWED_NETWORKS": [
+            ipaddress.ip_network(item, strict=False)
+            for item in env_list("GREENBAR_METRICS_ALLOWED_ADDRESSES")
+        ],
         "S3_BUCKET": os.environ.get("GREENBAR_S3_BUCKET", ""),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -37,6 +37,7 @@ from werkzeug.exceptions import UnsupportedMediaType
 
 from webapp import junit
 from webapp import results
+from webapp import telemetry
 from webapp.api.payload import ValidationError
 from webapp.extensions import db
 from webapp.models import STATUSES
@@ -350,7 +351,9 @@ def import_files(build, files, max_bytes, new_build=False):
         build.finished = max(writer.finished, build.started)
     db.session.flush()
     db.session.refresh(build)
-    return dict(writer.reply(), files=len(sources))
+    reply = dict(writer.reply(), files=len(sources))
+    telemetry.count_cases(db.session, "import", reply["cases"]["total"])
+    return reply
 
 
 def request_fingerprint(request):
