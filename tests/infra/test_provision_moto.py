@@ -133,7 +133,7 @@ def a_moto_image(moto):
 def cycle(moto):
     """Provision once; the tests below inspect, re-run and tear down what it made."""
     required = ["aws_stack_env=ci", f"aws_stack_alarm_email={ALARM_EMAIL}",
-                f"aws_stack_ami_id={a_moto_image(moto)}"]
+                f"aws_stack_ami_id={a_moto_image(moto)}", "aws_stack_cdn=true"]
     started = time.monotonic()
     ok, changed, output = run_playbook(moto, "provision.yml", *required)
     return {"required": required, "timings": {"provision": time.monotonic() - started},
@@ -352,6 +352,63 @@ def test_alarm_notifies_topic(moto, cycle):
     assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", ALARM_EMAIL)]
     [group] = client(moto, "logs").describe_log_groups(logGroupNamePrefix="/greenbar/ci")["logGroups"]
     assert group["retentionInDays"] == 30
+
+
+def test_app_alarms_watch_the_apps_own_figures(moto, cycle):
+    """Do the 5xx, oldest-job and dead-letter alarms watch the right series and mail the topic?"""
+    names = [f"{STACK}-5xx", f"{STACK}-oldest-job", f"{STACK}-imports-dead-letters"]
+    alarms = {a["AlarmName"]: a for a in client(moto, "cloudwatch").describe_alarms(AlarmNames=names)["MetricAlarms"]}
+    [topic_arn] = alarms[f"{STACK}-5xx"]["AlarmActions"]
+    shapes = {
+        name: (a["Namespace"], a["MetricName"], a["Dimensions"], a["Statistic"], a["Threshold"], a["AlarmActions"])
+        for name, a in alarms.items()
+    }
+    assert shapes == {
+        f"{STACK}-5xx": ("Greenbar", "Requests", [{"Name": "StatusClass", "Value": "5xx"}], "Sum", 25.0,
+                         [topic_arn]),
+        f"{STACK}-oldest-job": ("Greenbar", "OldestJobAgeSeconds", [], "Maximum", 900.0, [topic_arn]),
+        f"{STACK}-imports-dead-letters": ("AWS/SQS", "ApproximateNumberOfMessagesVisible",
+                                          [{"Name": "QueueName", "Value": f"{STACK}-imports-dlq"}], "Maximum",
+                                          0.0, [topic_arn]),
+    }
+    assert alarms[f"{STACK}-oldest-job"]["TreatMissingData"] == "breaching"
+
+
+def test_dashboard_shows_the_key_figures(moto, cycle):
+    """Does the dashboard chart requests, cases stored, waiting work and dead letters?"""
+    body = json.loads(client(moto, "cloudwatch").get_dashboard(DashboardName=STACK)["DashboardBody"])
+    charted = {metric[1] for widget in body["widgets"] for metric in widget["properties"]["metrics"]
+               if metric[0] != "..."}
+    assert charted == {"Requests", "CasesStored", "OutboxDepth", "ImportQueueDepth", "OldestJobAgeSeconds",
+                       "CPUUtilization", "ApproximateNumberOfMessagesVisible"}
+
+
+def test_import_queue_sets_failures_aside_after_five_receives(moto, cycle):
+    """Does the import queue long-poll and redrive to its dead-letter queue after 5 receives?"""
+    sqs = client(moto, "sqs")
+    queue = sqs.get_queue_url(QueueName=f"{STACK}-imports")["QueueUrl"]
+    dlq = sqs.get_queue_url(QueueName=f"{STACK}-imports-dlq")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    assert json.loads(attributes["RedrivePolicy"]) == {"maxReceiveCount": 5, "deadLetterTargetArn": dlq_arn}
+    assert (attributes["VisibilityTimeout"], attributes["ReceiveMessageWaitTimeSeconds"]) == ("300", "20")
+
+
+def test_cdn_caches_static_files_only(moto, cycle):
+    """Does CloudFront cache /static/* for a year and pass everything else uncached, cookies and all?"""
+    cloudfront = client(moto, "cloudfront")
+    [summary] = cloudfront.list_distributions()["DistributionList"]["Items"]
+    config = cloudfront.get_distribution_config(Id=summary["Id"])["DistributionConfig"]
+    [origin] = config["Origins"]["Items"]
+    [alb] = client(moto, "elbv2").describe_load_balancers(Names=[STACK])["LoadBalancers"]
+    assert origin["DomainName"] == alb["DNSName"]
+    default = config["DefaultCacheBehavior"]
+    assert (default["DefaultTTL"], default["MaxTTL"], default["ForwardedValues"]["Cookies"]["Forward"]) == \
+        (0, 0, "all")
+    assert default["ForwardedValues"]["QueryString"] is True
+    [static] = config["CacheBehaviors"]["Items"]
+    assert (static["PathPattern"], static["DefaultTTL"], static["ForwardedValues"]["Cookies"]["Forward"]) == \
+        ("/static/*", 31536000, "none")
 
 
 def test_second_run_changes_nothing(moto, cycle):
@@ -587,6 +644,9 @@ def test_teardown_removes_everything(moto, cycle, capsys):
     assert {i["State"]["Name"] for i in instances} == {"terminated"}
     assert client(moto, "cloudwatch").describe_alarms()["MetricAlarms"] == []
     assert client(moto, "sns").list_topics()["Topics"] == []
+    assert client(moto, "cloudwatch").list_dashboards()["DashboardEntries"] == []
+    assert client(moto, "sqs").list_queues().get("QueueUrls", []) == []
+    assert client(moto, "cloudfront").list_distributions()["DistributionList"].get("Items", []) == []
     assert client(moto, "logs").describe_log_groups(logGroupNamePrefix="/greenbar")["logGroups"] == []
     with capsys.disabled():
         figures = ", ".join(f"{name} {seconds:.0f}s" for name, seconds in cycle["timings"].items())
