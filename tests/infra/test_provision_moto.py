@@ -357,11 +357,13 @@ def test_alarm_notifies_topic(moto, cycle):
 def test_app_alarms_watch_the_apps_own_figures(moto, cycle):
     """Do the 5xx, oldest-job and dead-letter alarms watch the right series and mail the topic?"""
     names = [f"{STACK}-5xx", f"{STACK}-oldest-job", f"{STACK}-imports-dead-letters"]
-    alarms = {a["AlarmName"]: a for a in client(moto, "cloudwatch").describe_alarms(AlarmNames=names)["MetricAlarms"]}
+    described = client(moto, "cloudwatch").describe_alarms(AlarmNames=names)["MetricAlarms"]
+    alarms = {alarm["AlarmName"]: alarm for alarm in described}
     [topic_arn] = alarms[f"{STACK}-5xx"]["AlarmActions"]
     shapes = {
-        name: (a["Namespace"], a["MetricName"], a["Dimensions"], a["Statistic"], a["Threshold"], a["AlarmActions"])
-        for name, a in alarms.items()
+        name: (alarm["Namespace"], alarm["MetricName"], alarm["Dimensions"], alarm["Statistic"],
+               alarm["Threshold"], alarm["AlarmActions"])
+        for name, alarm in alarms.items()
     }
     assert shapes == {
         f"{STACK}-5xx": ("Greenbar", "Requests", [{"Name": "StatusClass", "Value": "5xx"}], "Sum", 25.0,
