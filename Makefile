@@ -23,9 +23,11 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt ansible/requiremen
 	touch $@ $(VENV)/.runtime-installed
 
 ## run: set up the venv, migrate the SQLite database, bootstrap it once, serve on :5000
+# with the background worker (mail, webhooks) beside gunicorn, stopped with it
 run: $(VENV)/.runtime-installed
 	$(FLASK) db upgrade
 	$(FLASK) bootstrap
+	$(FLASK) worker & trap 'kill $$! 2>/dev/null' EXIT; \
 	$(BIN)/gunicorn --bind 127.0.0.1:5000 --workers 2 --threads 4 --worker-class gthread wsgi:app
 
 ## system-deps: Debian packages the tests drive for real (nginx, chromium)

@@ -15,6 +15,7 @@ from tests.conftest import settings_for
 from tests.factories import make_user
 from webapp import accounts
 from webapp import create_app
+from webapp import worker
 from webapp.extensions import db
 from webapp.models import User
 
@@ -242,15 +243,40 @@ def test_change_password_needs_login(client):
     assert urlsplit(response.headers["Location"]).path == "/auth/login"
 
 
+class DeliveredMail:
+    """caplog, read after the worker has delivered the queued mail (mail goes through the outbox)."""
+
+    def __init__(self, app, caplog):
+        self.app = app
+        self.caplog = caplog
+
+    def deliver(self):
+        """Run the worker over the outbox, as ``flask worker`` would."""
+        with self.app.app_context():
+            worker.drain()
+
+    @property
+    def text(self):
+        """The log text after delivery."""
+        self.deliver()
+        return self.caplog.text
+
+    @property
+    def records(self):
+        """The log records after delivery."""
+        self.deliver()
+        return self.caplog.records
+
+
 @pytest.fixture
-def mail_log(caplog, monkeypatch):
-    """Capture what the log mail backend writes.
+def mail_log(app, caplog, monkeypatch):
+    """Capture what the log mail backend writes once the worker has delivered the outbox.
 
     The session's migration runs alembic's ``fileConfig``, which disables every
     logger that existed before it, ``webapp.mail`` included; switch it back on.
     """
     monkeypatch.setattr(logging.getLogger("webapp.mail"), "disabled", False)
-    return caplog
+    return DeliveredMail(app, caplog)
 
 
 def reset_link_from_log(caplog):

@@ -55,6 +55,7 @@ def register_extensions(app):
     from webapp import mail
     from webapp import pool
     from webapp import security
+    from webapp import storage
     from webapp import templating
 
     db.init_app(app)
@@ -65,6 +66,7 @@ def register_extensions(app):
     templating.init_app(app)
     limits.init_app(app)
     mail.init_app(app)
+    storage.init_app(app)
 
 
 def register_blueprints(app):
@@ -76,7 +78,10 @@ def register_blueprints(app):
     from webapp import errors
     from webapp import health
     from webapp import metrics
+    from webapp import messages_views
+    from webapp import storage_cli
     from webapp import views
+    from webapp import worker
 
     # first, so its timer starts before any other hook can answer
     metrics.init_app(app)
@@ -87,6 +92,9 @@ def register_blueprints(app):
     admin.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
+    messages_views.init_app(app)
+    storage_cli.init_app(app)
+    worker.init_app(app)
 
 
 def register_request_id(app):

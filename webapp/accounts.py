@@ -232,6 +232,8 @@ def reset_request():
         for user in matches:
             if user.active and user.email and limits.may_mail_reset_link(user.id):
                 send_reset_mail(user)
+        # the mail is queued in the outbox: committing is what sends it
+        db.session.commit()
         flash("If that matches an account with an e-mail address, a reset link is on its way.", "info")
         return redirect(url_for("auth.login"))
     return render_template("auth/reset_request.html", form=form)

@@ -95,6 +95,13 @@ def from_environment(instance_path):
             for item in env_list("GREENBAR_METRICS_ALLOWED_ADDRESSES")
         ],
         "S3_BUCKET": os.environ.get("GREENBAR_S3_BUCKET", ""),
+        # files and messages (docs/files-and-messages.md)
+        "STORAGE_URL": os.environ.get("GREENBAR_STORAGE_URL", ""),
+        "MAX_ATTACHMENT_BYTES": int(os.environ.get("GREENBAR_MAX_ATTACHMENT_MB", "64")) * 1024 * 1024,
+        "WEBHOOK_ALLOWED_HOSTS": env_list("GREENBAR_WEBHOOK_ALLOWED_HOSTS"),
+        "OUTBOX_LEASE_SECONDS": int(os.environ.get("GREENBAR_OUTBOX_LEASE_SECONDS", "120")),
+        "OUTBOX_BACKOFF_SECONDS": float(os.environ.get("GREENBAR_OUTBOX_BACKOFF_SECONDS", "16")),
+        "WORKER_POLL_SECONDS": float(os.environ.get("GREENBAR_WORKER_POLL_SECONDS", "1")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env_flag("GREENBAR_SECURE_COOKIES"),

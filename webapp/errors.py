@@ -12,6 +12,7 @@ from werkzeug.exceptions import InternalServerError
 
 from webapp.api.payload import ValidationError
 from webapp.api.serializers import serialize
+from webapp.attachments import TooLarge
 from webapp.extensions import db
 from webapp.results import Conflict
 
@@ -94,6 +95,11 @@ def handle_database_error(error):
     return response
 
 
+def handle_too_large(error):
+    """An attachment over the size limit: 413, and nothing of the upload was stored."""
+    return render_error(413, str(error))
+
+
 def handle_unexpected(error):
     """Log the bug and answer a plain 500 without a traceback."""
     if isinstance(error, HTTPException):
@@ -107,6 +113,7 @@ def init_app(app):
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(ValidationError, handle_validation_error)
     app.register_error_handler(Conflict, handle_conflict)
+    app.register_error_handler(TooLarge, handle_too_large)
     app.register_error_handler(IntegrityError, handle_integrity_error)
     app.register_error_handler(DBAPIError, handle_database_error)
     app.register_error_handler(Exception, handle_unexpected)

@@ -35,6 +35,7 @@ from werkzeug.exceptions import Conflict as HTTPConflict
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.exceptions import UnsupportedMediaType
 
+from webapp import events
 from webapp import junit
 from webapp import results
 from webapp import telemetry
@@ -59,6 +60,7 @@ SUITE_NAME_LIMIT = 255
 CASE_NAME_LIMIT = 512
 IDEMPOTENCY_KEY_LIMIT = 255
 FAILING = ("FAILED", "ERROR")
+ATTACHMENT_PART = "attachment"
 
 
 def fit_name(name, limit):
@@ -122,10 +124,18 @@ def report_files(request):
         return [("body", spooled_body(request), encoding != "identity" or None)]
     if encoding != "identity":
         raise UnsupportedMediaType("a multipart upload cannot be gzip-encoded as a whole; compress each file")
-    files = [upload for _, upload in request.files.items(multi=True)]
+    # parts named "attachment" are files the reports refer to as [[ATTACHMENT|path]]
+    files = [upload for name, upload in request.files.items(multi=True) if name != ATTACHMENT_PART]
     if not files:
         raise ValidationError("the multipart form holds no files", {"file": "attach one or more reports"})
     return [(upload.filename or upload.name or "file", upload.stream, None) for upload in files]
+
+
+def attachment_files(request):
+    """The multipart upload's attachment parts as ``{file name: stream}`` (none for a plain body)."""
+    if request.mimetype != "multipart/form-data":
+        return {}
+    return {upload.filename or "file": upload.stream for upload in request.files.getlist(ATTACHMENT_PART)}
 
 
 def report_sources(files):
@@ -349,6 +359,7 @@ def import_files(build, files, max_bytes, new_build=False):
     if new_build:
         build.started = writer.earliest or writer.finished
         build.finished = max(writer.finished, build.started)
+        events.build_finished(build)
     db.session.flush()
     db.session.refresh(build)
     reply = dict(writer.reply(), files=len(sources))

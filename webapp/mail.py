@@ -1,16 +1,22 @@
 """Outgoing mail through one small interface: ``send(to, subject, body)``.
 
-``MAIL_BACKEND`` names the backend. The only one today is ``log``, which writes
-the message to the app log instead of delivering it. A backend is a class with
-a ``send(message)`` method registered in :data:`BACKENDS`, so an SES backend is
-one more class (built from the app config, holding its boto3 client) and one
-more entry, with no change to the callers.
+``send`` only writes the message to the outbox (:mod:`webapp.outbox`), in the
+caller's transaction: a slow or failing mail service never slows or fails a
+request, and nothing is mailed for a write that rolled back. ``flask worker``
+delivers it through the backend ``MAIL_BACKEND`` names:
+
+- ``log`` writes the message to the app log instead of delivering it;
+- ``ses`` sends it through Amazon SES (``ses:SendEmail``) from ``MAIL_SENDER``.
+
+A backend is a class with a ``send(message)`` method registered in :data:`BACKENDS`.
 """
 
 import logging
 from dataclasses import dataclass
 
 from flask import current_app
+
+from webapp import outbox
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +50,27 @@ class LogBackend:
         )
 
 
-BACKENDS = {"log": LogBackend}
+class SesBackend:
+    """Sends through Amazon SES; boto3 reads the region, credentials and ``AWS_ENDPOINT_URL``."""
+
+    def __init__(self, config):
+        import boto3
+
+        self.client = boto3.client("ses")
+
+    def send(self, message):
+        """Send one plain-text message; SES errors propagate, so the outbox retries them."""
+        self.client.send_email(
+            Source=message.sender,
+            Destination={"ToAddresses": message.to.split(",")},
+            Message={
+                "Subject": {"Data": message.subject, "Charset": "UTF-8"},
+                "Body": {"Text": {"Data": message.body, "Charset": "UTF-8"}},
+            },
+        )
+
+
+BACKENDS = {"log": LogBackend, "ses": SesBackend}
 
 
 def backend_for(config):
@@ -58,9 +84,21 @@ def backend_for(config):
 
 
 def send(to, subject, body):
-    """Send a plain-text e-mail from ``MAIL_SENDER`` through the app's backend."""
+    """Queue a plain-text e-mail from ``MAIL_SENDER`` in the caller's transaction (the caller commits).
+
+    :param to: one address, or a list of addresses that all receive the same message.
+    """
+    recipients = [to] if isinstance(to, str) else list(to)
+    outbox.enqueue("mail", {"to": recipients, "subject": subject, "body": body})
+
+
+@outbox.job("mail")
+def deliver(claimed):
+    """Deliver a queued message through the backend (run by ``flask worker``)."""
     sender = current_app.config.get("MAIL_SENDER", "greenbar@localhost")
-    current_app.extensions["greenbar_mail"].send(Message(sender, to, subject, body))
+    payload = claimed.payload
+    message = Message(sender, ",".join(payload["to"]), payload["subject"], payload["body"])
+    current_app.extensions["greenbar_mail"].send(message)
 
 
 def init_app(app):

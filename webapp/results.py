@@ -29,6 +29,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp import telemetry
+from webapp import events
 from webapp.extensions import db
 from webapp.models import TestBuild
 from webapp.models import TestCase
@@ -344,6 +345,8 @@ def finish(item, when=None):
     if result.rowcount != 1:
         raise Conflict(f"{kind_of(item)} {item.id} has already finished")
     set_committed_value(item, "finished", finished)
+    if isinstance(item, TestBuild):
+        events.build_finished(item)
     return item
 
 

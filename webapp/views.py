@@ -12,6 +12,7 @@ from flask import request
 from flask import url_for
 from flask_login import login_required
 
+from webapp import attachments
 from webapp import queries
 from webapp import stats
 from webapp.extensions import db
@@ -253,6 +254,8 @@ def case(case_id):
         instance=item.suite.build.instance,
         history=history,
         chart_data=history_chart_data(history["history"]),
+        attachments=attachments.of_case(item.id),
+        inline_types=attachments.INLINE_TYPES,
     )
 
 

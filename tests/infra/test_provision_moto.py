@@ -46,6 +46,7 @@ pytestmark = pytest.mark.infra
 STACK = "greenbar-ci"
 BUCKET = f"{STACK}-123456789012"
 ALARM_EMAIL = "ops@example.com"
+MAIL_IDENTITY = "greenbar@example.com"
 RECAP = re.compile(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 
 
@@ -133,7 +134,8 @@ def a_moto_image(moto):
 def cycle(moto):
     """Provision once; the tests below inspect, re-run and tear down what it made."""
     required = ["aws_stack_env=ci", f"aws_stack_alarm_email={ALARM_EMAIL}",
-                f"aws_stack_ami_id={a_moto_image(moto)}", "aws_stack_cdn=true"]
+                f"aws_stack_ami_id={a_moto_image(moto)}", f"aws_stack_ses_identity={MAIL_IDENTITY}",
+                "aws_stack_cdn=true"]
     started = time.monotonic()
     ok, changed, output = run_playbook(moto, "provision.yml", *required)
     return {"required": required, "timings": {"provision": time.monotonic() - started},
@@ -272,6 +274,22 @@ def test_instance_permissions(moto, cycle):
     assert [r["RoleName"] for r in profile["Roles"]] == [f"{STACK}-web"]
 
 
+def test_attachments_and_mail_permissions(moto, cycle):
+    """Is the SES identity created, and may instances reach only the attachment prefix and send only as it?"""
+    assert client(moto, "ses").list_identities()["Identities"] == [MAIL_IDENTITY]
+    iam = client(moto, "iam")
+    document = iam.get_role_policy(RoleName=f"{STACK}-web", PolicyName="greenbar-web")["PolicyDocument"]
+    statements = {s["Sid"]: s for s in document["Statement"]}
+    attachments = statements["ReadWriteAttachments"]
+    assert attachments["Resource"] == f"arn:aws:s3:::{BUCKET}/data/attachments/*"
+    assert sorted(attachments["Action"]) == ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+    assert "data/attachments/*" in statements["ListOwnPrefixes"]["Condition"]["StringLike"]["s3:prefix"]
+    mail = statements["SendMail"]
+    assert mail["Action"] == "ses:SendEmail"
+    assert mail["Resource"] == f"arn:aws:ses:us-east-1:123456789012:identity/{MAIL_IDENTITY}"
+    assert mail["Condition"] == {"StringEquals": {"ses:FromAddress": MAIL_IDENTITY}}
+
+
 def test_load_balancer(moto, cycle):
     """Does an internet-facing ALB in the public subnets forward HTTP to a /healthz-checked target group?"""
     elb = client(moto, "elbv2")
@@ -304,6 +322,8 @@ def test_launch_template(moto, cycle):
     assert user_data.startswith("#!/bin/bash")
     assert f'bucket="{STACK}-123456789012"' in user_data
     assert "configure.yml" in user_data and f'"app_secret_id": "{STACK}/app"' in user_data
+    assert f'"app_storage_url": "s3://{BUCKET}/data"' in user_data
+    assert '"app_mail_backend": "ses"' in user_data
     # no release deployed yet: the instance says so instead of serving nothing.
     assert 'release=""' in user_data
     secret = stored_secret(moto)

@@ -17,6 +17,7 @@ from flask_wtf.csrf import CSRFError
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError as CSRFValidationError
 
+from webapp.api import files
 from webapp.api import imports as imp
 from webapp.api import openapi
 from webapp.api import resources as r
@@ -92,6 +93,25 @@ add_route(INSTANCE + "regressions/", "regressions", st.regressions, ["GET"])
 add_route(INSTANCE + "test-history/", "find_test", st.find_test, ["GET"])
 add_route(INSTANCE + "test-history/<string(length=32):test_key>/", "test_history", st.test_history, ["GET"])
 
+# attachments and subscriptions (webapp/api/files.py)
+ATTACHMENTS = CASE + "attachments/"
+ATTACHMENT = ATTACHMENTS + ID.format("attachment_id")
+SUBSCRIPTIONS = INSTANCE + "subscriptions/"
+add_route(ATTACHMENTS, "attachments", files.list_attachments, ["GET"])
+add_route(ATTACHMENTS, "attachments_upload", files.upload_attachments, ["POST"])
+add_route(ATTACHMENT, "attachment", files.read_attachment, ["GET"])
+add_route(ATTACHMENT + "download", "attachment_download", files.download_attachment, ["GET"])
+add_route(SUBSCRIPTIONS, "subscriptions", files.list_subscriptions, ["GET"])
+add_route(SUBSCRIPTIONS, "subscriptions_create", files.create_subscription, ["POST"])
+SUBSCRIPTION = SUBSCRIPTIONS + ID.format("subscription_id")
+add_route(SUBSCRIPTION, "subscription_delete", files.delete_subscription, ["DELETE"])
+# maintainers manage subscriptions, reading them included (they hold people's addresses)
+ENDPOINT_ROLES = {
+    f"api.{name}{alias}": "maintainer"
+    for name in ("subscriptions", "subscriptions_create", "subscription_delete")
+    for alias in ("", "_alias")
+}
+
 # the document of all of the above (webapp/api/openapi.py); it needs credentials like the rest
 bp.add_url_rule("/openapi.json", "openapi", openapi.serve, methods=["GET"])
 
@@ -106,7 +126,7 @@ def authenticate():
     g.prefetch = r.addressed(request.view_args or {})
     if not current_user.is_authenticated:
         abort(401, description=API_LOGIN_HINT)
-    role = write_role_for(request.method)
+    role = ENDPOINT_ROLES.get(request.endpoint) or write_role_for(request.method)
     if not current_user.has_role(role):
         abort(403, description=f"this needs the {role} role")
     if role != "viewer" and g.get("auth_method") != "basic":

@@ -10,6 +10,7 @@ from flask import g
 from flask import request
 from flask_login import current_user
 
+from webapp import attachments
 from webapp import imports
 from webapp import results
 from webapp.api import payload as p
@@ -45,7 +46,13 @@ def uploaded():
     """The request's report files, read from the client once per request."""
     if "import_files" not in g:
         g.import_files = imports.report_files(request)
+        g.import_attachments = imports.attachment_files(request)
     return g.import_files
+
+
+def store_attachments(build):
+    """Store the upload's attachment parts for the cases that refer to them; return the count."""
+    return attachments.attach_referenced(build, g.import_attachments)
 
 
 def respond(produce):
@@ -68,6 +75,7 @@ def import_new_build(instance_id):
     def produce():
         build = results.create_build(get_instance(instance_id), **fields)
         counts = imports.import_files(build, uploaded(), max_report_bytes(), new_build=True)
+        counts["attachments"] = store_attachments(build)
         return 201, dict(build=build_json(build), **counts)
 
     return respond(produce)
@@ -83,6 +91,7 @@ def import_into_build(instance_id, build_id):
     def produce():
         build = get_build(instance_id, build_id)
         counts = imports.import_files(build, uploaded(), max_report_bytes())
+        counts["attachments"] = store_attachments(build)
         return 200, dict(build=build_json(build), **counts)
 
     return respond(produce)

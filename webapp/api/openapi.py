@@ -195,6 +195,7 @@ SCHEMAS = {
     ),
     "ImportReply": obj(
         {"build": ref("TestBuild"), "suites": COUNT, "suites_created": COUNT, "files": COUNT,
+         "attachments": COUNT,
          "cases": obj({"total": COUNT, **dict.fromkeys(STATUSES, COUNT), "flaky": COUNT,
                        "merged": COUNT}, required=("total", *STATUSES))},
         required=("build", "suites", "cases", "files"),
@@ -438,7 +439,12 @@ def with_aliases(paths):
 
 def document():
     """Build the whole OpenAPI document."""
-    paths = with_aliases(core_paths())
+    # imported here: that module builds its declarations from the helpers above
+    from webapp.api import files_openapi
+
+    SCHEMAS.update(files_openapi.SCHEMAS)
+    case_paths = "/api/test-instance/{instance_id}/test-build/{build_id}/test-suite/{suite_id}/test-case"
+    paths = with_aliases({**core_paths(), **files_openapi.paths(case_paths, "/api/test-instance")})
     paths["/api/openapi.json"] = {"get": operation(
         "openapi", "This document", responses(200, {"type": "object"}))}
     return {
