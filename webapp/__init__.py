@@ -77,8 +77,8 @@ def register_blueprints(app):
     from webapp import cli
     from webapp import errors
     from webapp import health
-    from webapp import metrics
     from webapp import messages_views
+    from webapp import metrics
     from webapp import storage_cli
     from webapp import views
     from webapp import worker

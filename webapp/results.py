@@ -28,8 +28,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from webapp import telemetry
 from webapp import events
+from webapp import telemetry
 from webapp.extensions import db
 from webapp.models import TestBuild
 from webapp.models import TestCase
