@@ -10,11 +10,13 @@ watch one series each.
 import time
 
 import boto3
+from flask import current_app
 from prometheus_client import REGISTRY
 from prometheus_client import CollectorRegistry
 from prometheus_client import multiprocess
 
 from webapp import telemetry
+from webapp import worker
 
 PUBLISH_SECONDS = 60
 # PutMetricData takes at most 1,000 figures per call
@@ -97,3 +99,16 @@ class Publisher:
         self.previous = totals
         self.last = self.clock()
         return len(entries)
+
+
+PUBLISHERS = {}
+
+
+@worker.every(PUBLISH_SECONDS)
+def publish_figures():
+    """The worker's minutely task: publish when ``GREENBAR_CLOUDWATCH_NAMESPACE`` is set."""
+    namespace = current_app.config.get("CLOUDWATCH_NAMESPACE")
+    if namespace:
+        if namespace not in PUBLISHERS:
+            PUBLISHERS[namespace] = Publisher(namespace)
+        PUBLISHERS[namespace].publish()

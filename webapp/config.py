@@ -88,6 +88,11 @@ def from_environment(instance_path):
             "GREENBAR_PASSWORD_RESET_ADDRESS_LIMIT", "20 per hour"
         ),
         "PASSWORD_RESET_MAX_AGE": int(os.environ.get("GREENBAR_PASSWORD_RESET_MAX_AGE", "3600")),
+        # queued imports: SQS when a queue URL is set, else the database; uploads above the size queue
+        "IMPORT_QUEUE_URL": os.environ.get("GREENBAR_IMPORT_QUEUE_URL", ""),
+        "IMPORT_LEASE_SECONDS": int(os.environ.get("GREENBAR_IMPORT_LEASE_SECONDS", "120")),
+        "ASYNC_IMPORT_BYTES": int(os.environ.get("GREENBAR_ASYNC_IMPORT_MB", "20")) * 1024 * 1024,
+        "CLOUDWATCH_NAMESPACE": os.environ.get("GREENBAR_CLOUDWATCH_NAMESPACE", ""),
         # /metrics answers a bearer of this token, or a scraper at one of these addresses (CIDR allowed)
         "METRICS_TOKEN": os.environ.get("GREENBAR_METRICS_TOKEN", ""),
         "METRICS_ALLOWED_NETWORKS": [

@@ -221,6 +221,10 @@ class InsertPipe:
             raise error
 
 
+def ignore_progress(cases):
+    """A synchronous import reports no progress."""
+
+
 class ReportWriter:
     """Stores the suites of one or more parsed reports into one build, in the caller's transaction."""
 
@@ -235,6 +239,7 @@ class ReportWriter:
         self.merged = 0
         self.earliest = None
         self.pipe = InsertPipe()
+        self.progress = ignore_progress
 
     def add_file(self, label, stream, max_bytes):
         """Parse one report and store its suites.
@@ -266,6 +271,7 @@ class ReportWriter:
             chars += sum(len(text) for text in (case.details, case.system_out, case.system_err) if text)
             if len(batch) >= BATCH_ROWS or chars >= BATCH_TEXT_CHARS:
                 results.add_cases(suite, self.build, batch, self.pipe)
+                self.progress(sum(self.counts.values()))
                 batch, chars = [], 0
         results.add_cases(suite, self.build, batch, self.pipe)
         for name, case in repeats:
@@ -340,13 +346,17 @@ class ReportWriter:
         }
 
 
-def import_files(build, files, max_bytes, new_build=False):
+def import_files(build, files, max_bytes, new_build=False, progress=None):
     """Store every report of ``files`` (from :func:`report_files`) into ``build``; return the reply counts.
 
     A new build takes its start from the earliest suite timestamp (else now)
     and is marked finished. The caller commits.
+
+    :param progress: called with the number of cases stored so far after each batch (queued imports).
     """
     writer = ReportWriter(build)
+    if progress is not None:
+        writer.progress = progress
     sources = report_sources(files)
     try:
         for label, stream in sources:

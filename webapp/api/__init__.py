@@ -18,6 +18,7 @@ from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError as CSRFValidationError
 
 from webapp.api import files
+from webapp.api import import_jobs as jobs
 from webapp.api import imports as imp
 from webapp.api import openapi
 from webapp.api import resources as r
@@ -83,6 +84,8 @@ add_lifecycle_routes(CASE, "case", r.start_case, r.finish_case)
 # JUnit XML import and statistics (webapp/api/imports.py, webapp/api/statistics.py)
 add_route(INSTANCE + "import/", "import_new_build", imp.import_new_build, ["POST"])
 add_route(BUILD + "import/", "import_into_build", imp.import_into_build, ["POST"])
+# a queued import's progress (webapp/api/import_jobs.py); one spelling, as it is not the seed's tree
+bp.add_url_rule("/imports/<int:job_id>/", "import_job", jobs.read_job, methods=["GET"])
 add_route(BUILD + "summary/", "build_summary", st.build_summary, ["GET"])
 add_route(BUILD + "diff/", "build_diff", st.build_diff, ["GET"])
 add_route(INSTANCE + "trend/", "trend", st.trend, ["GET"])
