@@ -40,7 +40,8 @@ def drain(app):
 @worker.loop
 def run_imports(app, stop):
     """Run queued imports until ``stop`` is set; an unexpected failure leaves the claim to run out."""
-    queue = import_queue.from_config(app.config)
+    with app.app_context():
+        queue = import_queue.from_config(app.config)
     while not stop.is_set():
         with app.app_context():
             try:
