@@ -92,6 +92,8 @@ def from_environment(instance_path):
         "IMPORT_QUEUE_URL": os.environ.get("GREENBAR_IMPORT_QUEUE_URL", ""),
         "IMPORT_LEASE_SECONDS": int(os.environ.get("GREENBAR_IMPORT_LEASE_SECONDS", "120")),
         "ASYNC_IMPORT_BYTES": int(os.environ.get("GREENBAR_ASYNC_IMPORT_MB", "20")) * 1024 * 1024,
+        # the worker ships the operation log to storage this often
+        "OPLOG_SHIP_SECONDS": float(os.environ.get("GREENBAR_OPLOG_SHIP_SECONDS", "60")),
         "CLOUDWATCH_NAMESPACE": os.environ.get("GREENBAR_CLOUDWATCH_NAMESPACE", ""),
         # /metrics answers a bearer of this token, or a scraper at one of these addresses (CIDR allowed)
         "METRICS_TOKEN": os.environ.get("GREENBAR_METRICS_TOKEN", ""),

@@ -19,11 +19,13 @@ from sqlalchemy import update
 from werkzeug.exceptions import HTTPException
 
 from webapp import imports
+from webapp import oplog
 from webapp import storage
 from webapp import telemetry
 from webapp.api.payload import ValidationError
 from webapp.extensions import db
 from webapp.models import TestBuild
+from webapp.models import User
 from webapp.models import utcnow
 from webapp.models_imports import DONE
 from webapp.models_imports import FAILED
@@ -188,6 +190,9 @@ def run_job(job_id, token, max_bytes):
     if finished.rowcount != 1:
         db.session.rollback()
         raise Superseded(job_id)
+    oplog.record("import.queued", user=db.session.get(User, job.user_id) if job.user_id else None,
+                 instance_id=job.instance_id, build_id=job.build_id, target=f"import_job:{job_id}",
+                 counts=reply["cases"], request_id=job.request_id)
     db.session.commit()
     storage.get().delete_many(item["key"] for item in json.loads(job.files))
 

@@ -32,6 +32,7 @@ from webapp.extensions import db
 # modules whose import registers job handlers and periodic tasks
 JOB_MODULES = (
     "webapp.mail", "webapp.notifications", "webapp.webhooks", "webapp.import_runner", "webapp.cloudwatch",
+    "webapp.oplog_shipping",
 )
 BATCH = 10
 
@@ -52,7 +53,10 @@ class Periodic:
 
 
 def every(seconds):
-    """Register the decorated function as a periodic task of every worker."""
+    """Register the decorated function as a periodic task of every worker.
+
+    :param seconds: the period, or the name of the setting that holds it.
+    """
 
     def register(task):
         PERIODIC.append(Periodic(seconds, task))
@@ -118,13 +122,18 @@ def drain(batch=BATCH):
     return total
 
 
+def period(item):
+    """A periodic task's period in seconds, read from the configuration when named there."""
+    return current_app.config[item.seconds] if isinstance(item.seconds, str) else item.seconds
+
+
 def run_periodic(now):
     """Run the periodic tasks that are due."""
     for item in PERIODIC:
         if item.due == 0.0:
-            item.due = now + item.seconds
+            item.due = now + period(item)
         elif now >= item.due:
-            item.due = now + item.seconds
+            item.due = now + period(item)
             try:
                 item.task()
             except Exception:
