@@ -229,3 +229,16 @@ def test_sqs_drops_a_redelivered_message_of_a_finished_job(app, api, instance_id
         assert visible_messages(sqs_queue) == 0
         assert db.session.scalar(select(func.count()).select_from(TestCase)) == 5
     assert api.get(job["url"]).get_json()["cases_stored"] == 5
+
+
+def test_the_build_page_shows_a_waiting_import(app, api, auth, client, instance_id):
+    job = queue_new_build(api, instance_id).get_json()
+    auth.as_role("viewer")
+    page = client.get(f"/builds/{job['build_id']}")
+    assert page.status_code == 200
+    assert f'id="import-{job["id"]}"' in page.text
+    assert "Waiting to import a report" in page.text
+    assert f'max="{len(REPORT)}" value="0"' in page.text
+    with app.app_context():
+        import_runner.drain(app)
+    assert f'id="import-{job["id"]}"' not in client.get(f"/builds/{job['build_id']}").text

@@ -220,6 +220,15 @@ def fail(job_id, token, error):
     storage.get().delete_many(item["key"] for item in json.loads(job.files))
 
 
+def pending_for_build(build_id):
+    """The queued and running imports into a build, oldest first (the build page shows their progress)."""
+    return db.session.scalars(
+        select(ImportJob)
+        .where(ImportJob.build_id == build_id, ImportJob.state.in_((QUEUED, RUNNING)))
+        .order_by(ImportJob.id)
+    ).all()
+
+
 def settled(job_id):
     """Whether the job is done or failed (so a re-delivered message for it can go)."""
     db.session.rollback()

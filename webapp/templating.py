@@ -14,6 +14,7 @@ from flask_login import current_user
 from flask_login.utils import _user_context_processor
 from sqlalchemy.exc import SQLAlchemyError
 
+from webapp import import_jobs
 from webapp.extensions import db
 from webapp.extensions import login_manager
 
@@ -127,5 +128,6 @@ def init_app(app):
         isotime=iso_utc, utctext=utc_text, duration=duration, percent=percent, build_duration=build_duration
     )
     app.jinja_env.globals.update(
-        url_with=url_with, has_endpoint=has_endpoint, viewer=viewer, sparkline_points=sparkline_points
+        url_with=url_with, has_endpoint=has_endpoint, viewer=viewer, sparkline_points=sparkline_points,
+        pending_imports=import_jobs.pending_for_build,
     )
