@@ -24,6 +24,8 @@ if not (os.environ.get("GREENBAR_EXTERNAL_URL") or dotenv_values(ENV_FILE).get("
         "(e.g. https://greenbar.example.com); mailed links are built on it, never on a request's Host"
     )
 
+from prometheus_client import multiprocess
+
 
 def _env_int(name, default):
     """Return the integer in environment variable ``name``, or ``default``."""
@@ -92,3 +94,13 @@ access_log_format = (
 
 pidfile = os.environ.get("GREENBAR_GUNICORN_PIDFILE") or None
 proc_name = os.environ.get("GREENBAR_GUNICORN_NAME", "greenbar")
+
+
+def child_exit(server, worker):
+    """Drop an exited worker's live gauges from /metrics (prometheus_client's multiprocess mode).
+
+    Its counters stay, so the totals never go backwards; PROMETHEUS_MULTIPROC_DIR
+    sits under /run, which a reboot empties.
+    """
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)

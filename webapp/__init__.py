@@ -77,10 +77,13 @@ def register_blueprints(app):
     from webapp import errors
     from webapp import health
     from webapp import messages_views
+    from webapp import metrics
     from webapp import storage_cli
     from webapp import views
     from webapp import worker
 
+    # first, so its timer starts before any other hook can answer
+    metrics.init_app(app)
     health.init_app(app)
     views.init_app(app)
     connect.init_app(app)

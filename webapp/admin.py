@@ -16,6 +16,8 @@ from flask import abort
 from flask import flash
 from flask import redirect
 from flask import url_for
+from flask import g
+from flask import request
 from flask_admin import Admin
 from flask_admin import AdminIndexView
 from flask_admin import BaseView
@@ -45,6 +47,7 @@ from wtforms.validators import Optional
 from wtforms.validators import ValidationError
 
 from webapp import limits
+from webapp import oplog
 from webapp import results
 from webapp.domain import STATUSES
 from webapp.exceptions import Conflict
@@ -59,6 +62,7 @@ from webapp.models import TestCase
 from webapp.models import TestInstance
 from webapp.models import TestSuite
 from webapp.models import User
+from webapp.models_oplog import OperationRecord
 from webapp.security import issue_token
 from webapp.security import revoke_token
 
@@ -224,9 +228,16 @@ class SecureModelView(AdminOnly, ModelView):
         return super().handle_view_exception(exc)
 
     def run_write(self, write):
-        """Run one write in its own transaction; on failure roll back, tell the admin, return False."""
+        """Run one write in its own transaction; on failure roll back, tell the admin, return False.
+
+        The operation log records it in the same transaction: the view and the row's id.
+        """
         try:
             outcome = write()
+            view = (request.endpoint or "").removeprefix("admin_").replace("_view", "")
+            item = request.args.get("id") or request.form.get("id") or ""
+            oplog.record(f"admin.{view}", user=current_user, target=f"{self.model.__tablename__}:{item}",
+                         request_id=g.get("request_id", ""))
             db.session.commit()
         except Exception as exc:
             db.session.rollback()
@@ -462,6 +473,20 @@ class UserView(SecureModelView):
             raise ValidationError("You cannot delete your own account.")
 
 
+class OperationLogView(SecureModelView):
+    """The operation log, read-only: who changed which results, when, with what counts."""
+
+    can_create = False
+    can_edit = False
+    can_delete = False
+    column_list = ("at", "action", "username", "instance_id", "build_id", "target", "counts", "request_id")
+    column_details_list = ("id", "record_id", *column_list, "shipped")
+    column_export_list = column_details_list
+    column_searchable_list = ("action", "username", "target", "request_id")
+    column_filters = ("at", "action", "username", "instance_id", "build_id", "shipped")
+    column_default_sort = ("id", True)
+
+
 class TokenView(SecureModelView):
     """API tokens: created here (the secret is shown once), revoked with immediate effect."""
 
@@ -534,6 +559,7 @@ def init_app(app):
         (CaseView, TestCase, "Cases", "cases", None),
         (UserView, User, "Users", "users", "Access"),
         (TokenView, ApiToken, "API tokens", "tokens", "Access"),
+        (OperationLogView, OperationRecord, "Operation log", "oplog", None),
     )
     for view, model, name, url, category in views:
         admin.add_view(view(model, db, name=name, endpoint=f"admin_{url}", url=url, category=category))

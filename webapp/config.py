@@ -4,6 +4,7 @@ Every setting has a safe default for ``make run`` on an embedded SQLite
 database; production sets ``DATABASE_URL`` and ``SECRET_KEY`` at least.
 """
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -99,6 +100,19 @@ def from_environment(instance_path):
             "GREENBAR_PASSWORD_RESET_ADDRESS_LIMIT", "20 per hour"
         ),
         "PASSWORD_RESET_MAX_AGE": int(os.environ.get("GREENBAR_PASSWORD_RESET_MAX_AGE", "3600")),
+        # queued imports: SQS when a queue URL is set, else the database; uploads above the size queue
+        "IMPORT_QUEUE_URL": os.environ.get("GREENBAR_IMPORT_QUEUE_URL", ""),
+        "IMPORT_LEASE_SECONDS": int(os.environ.get("GREENBAR_IMPORT_LEASE_SECONDS", "120")),
+        "ASYNC_IMPORT_BYTES": int(os.environ.get("GREENBAR_ASYNC_IMPORT_MB", "20")) * 1024 * 1024,
+        # the worker ships the operation log to storage this often
+        "OPLOG_SHIP_SECONDS": float(os.environ.get("GREENBAR_OPLOG_SHIP_SECONDS", "60")),
+        "CLOUDWATCH_NAMESPACE": os.environ.get("GREENBAR_CLOUDWATCH_NAMESPACE", ""),
+        # /metrics answers a bearer of this token, or a scraper at one of these addresses (CIDR allowed)
+        "METRICS_TOKEN": os.environ.get("GREENBAR_METRICS_TOKEN", ""),
+        "METRICS_ALLOWED_NETWORKS": [
+            ipaddress.ip_network(item, strict=False)
+            for item in env_list("GREENBAR_METRICS_ALLOWED_ADDRESSES")
+        ],
         "S3_BUCKET": os.environ.get("GREENBAR_S3_BUCKET", ""),
         # files and messages (docs/files-and-messages.md)
         "STORAGE_URL": os.environ.get("GREENBAR_STORAGE_URL", ""),

@@ -40,6 +40,7 @@ from webapp.domain import end_of
 from webapp.exceptions import Conflict
 from webapp.exceptions import ReportTooLarge
 from webapp.exceptions import ValidationError
+from webapp import telemetry
 from webapp.extensions import db
 from webapp.models import IdempotencyRecord
 from webapp.models import TestCase
@@ -115,6 +116,7 @@ class ReportWriter:
         self.untimed = 0.0
         self.warnings = []
         self.pipe = InsertPipe()
+        self.progress = ignore_progress
 
     def add_file(self, label, stream, max_bytes):
         """Parse one report and store its suites.
@@ -148,6 +150,7 @@ class ReportWriter:
             chars += sum(len(text) for text in (case.details, case.system_out, case.system_err) if text)
             if len(batch) >= BATCH_ROWS or chars >= BATCH_TEXT_CHARS:
                 results.add_cases(suite, self.build, batch, self.pipe)
+                self.progress(sum(self.counts.values()))
                 batch, chars = [], 0
         results.add_cases(suite, self.build, batch, self.pipe)
         for name, case in repeats:
@@ -246,13 +249,15 @@ class ReportWriter:
         return reply
 
 
-def import_files(build, files, max_bytes, new_build=False):
+def import_files(build, files, max_bytes, new_build=False, progress=None):
     """Store every report of ``files`` (from :func:`report_files`) into ``build``; return the reply counts.
 
     A new build takes its start and finish from the reports' suites (see
     :meth:`ReportWriter.build_times`). The caller commits.
     """
     writer = ReportWriter(build)
+    if progress is not None:
+        writer.progress = progress
     sources = report_sources(files)
     try:
         for label, stream in sources:
@@ -267,7 +272,9 @@ def import_files(build, files, max_bytes, new_build=False):
         events.build_finished(build)
     db.session.flush()
     db.session.refresh(build)
-    return dict(writer.reply(), files=len(sources))
+    reply = dict(writer.reply(), files=len(sources))
+    telemetry.count_cases(db.session, "import", reply["cases"]["total"])
+    return reply
 
 
 def stored_reply(user_id, key, fingerprint):

@@ -37,6 +37,7 @@ from webapp.domain import clip
 from webapp.domain import clip_case_text
 from webapp.domain import elapsed
 from webapp.exceptions import Conflict
+from webapp import telemetry
 from webapp.extensions import db
 from webapp.models import MAX_BUILD_NUMBER
 from webapp.models import TestBuild
@@ -218,6 +219,7 @@ def create_case(suite, build, name, **fields):
     deltas = case_contribution(fields.get("result_status"), fields["duration"], fields.get("is_flaky"))
     deltas["cases_total"] = 1
     bump_counters(suite.id, build.id, difference(deltas, dict.fromkeys(COUNTERS, 0)))
+    telemetry.count_cases(db.session, "api", 1)
     row = dict.fromkeys(CASE_COLUMNS)
     row.update(attempts=1, is_flaky=False)
     row.update(fields, suite_id=suite.id, build_id=build.id, instance_id=build.instance_id,

@@ -14,6 +14,7 @@ from flask_login import current_user
 from flask_login.utils import _user_context_processor
 from sqlalchemy.exc import SQLAlchemyError
 
+from webapp import import_jobs
 from webapp.extensions import db
 from webapp.extensions import login_manager
 from webapp.glance import pass_level
@@ -133,4 +134,5 @@ def init_app(app):
         viewer=viewer,
         sparkline_points=sparkline_points,
         pass_level=pass_level,
+        pending_imports=import_jobs.pending_for_build,
     )

@@ -30,10 +30,17 @@ from webapp import outbox
 from webapp.extensions import db
 
 # modules whose import registers job handlers and periodic tasks
-JOB_MODULES = ("webapp.mail", "webapp.notifications", "webapp.webhooks")
+JOB_MODULES = (
+    "webapp.mail", "webapp.notifications", "webapp.webhooks", "webapp.import_runner", "webapp.cloudwatch",
+    "webapp.oplog_shipping",
+)
 BATCH = 10
 
 PERIODIC = []
+# long-running work with its own thread (queued imports), each ``function(app, stop)``
+LOOPS = []
+# what ``flask worker --drain`` runs besides the outbox, each ``function(app)`` returning a count
+DRAINERS = {}
 
 
 @dataclass
@@ -46,11 +53,30 @@ class Periodic:
 
 
 def every(seconds):
-    """Register the decorated function as a periodic task of every worker."""
+    """Register the decorated function as a periodic task of every worker.
+
+    :param seconds: the period, or the name of the setting that holds it.
+    """
 
     def register(task):
         PERIODIC.append(Periodic(seconds, task))
         return task
+
+    return register
+
+
+def loop(function):
+    """Register ``function(app, stop)`` to run in a thread of its own while the worker runs."""
+    LOOPS.append(function)
+    return function
+
+
+def drainer(name):
+    """Register ``function(app)`` as what ``--drain`` runs for ``name`` (e.g. queued imports)."""
+
+    def register(function):
+        DRAINERS[name] = function
+        return function
 
     return register
 
@@ -96,13 +122,18 @@ def drain(batch=BATCH):
     return total
 
 
+def period(item):
+    """A periodic task's period in seconds, read from the configuration when named there."""
+    return current_app.config[item.seconds] if isinstance(item.seconds, str) else item.seconds
+
+
 def run_periodic(now):
     """Run the periodic tasks that are due."""
     for item in PERIODIC:
         if item.due == 0.0:
-            item.due = now + item.seconds
+            item.due = now + period(item)
         elif now >= item.due:
-            item.due = now + item.seconds
+            item.due = now + period(item)
             try:
                 item.task()
             except Exception:
@@ -135,13 +166,21 @@ def worker_command(drain_only, batch):
     """Run background work (mail, webhooks, notifications) until stopped with SIGTERM or Ctrl-C."""
     load_jobs()
     if drain_only:
-        click.echo(f"ran {drain(batch)} outbox jobs")
+        app = current_app._get_current_object()
+        extra = "".join(f", {drainer(app)} {name}" for name, drainer in DRAINERS.items())
+        click.echo(f"ran {drain(batch)} outbox jobs{extra}")
         return
     stop = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stop.set())
+    app = current_app._get_current_object()
+    threads = [threading.Thread(target=work, args=(app, stop), name=work.__name__) for work in LOOPS]
+    for thread in threads:
+        thread.start()
     current_app.logger.info("worker started")
     serve(stop, batch)
+    for thread in threads:
+        thread.join()
     click.echo("worker stopped")
 
 

@@ -396,6 +396,65 @@ def test_alarm_notifies_topic(moto, cycle):
     assert group["retentionInDays"] == 30
 
 
+def test_app_alarms_watch_the_apps_own_figures(moto, cycle):
+    """Do the 5xx, oldest-job and dead-letter alarms watch the right series and mail the topic?"""
+    names = [f"{STACK}-5xx", f"{STACK}-oldest-job", f"{STACK}-imports-dead-letters"]
+    described = client(moto, "cloudwatch").describe_alarms(AlarmNames=names)["MetricAlarms"]
+    alarms = {alarm["AlarmName"]: alarm for alarm in described}
+    [topic_arn] = alarms[f"{STACK}-5xx"]["AlarmActions"]
+    shapes = {
+        name: (alarm["Namespace"], alarm["MetricName"], alarm["Dimensions"], alarm["Statistic"],
+               alarm["Threshold"], alarm["AlarmActions"])
+        for name, alarm in alarms.items()
+    }
+    assert shapes == {
+        f"{STACK}-5xx": ("Greenbar", "Requests", [{"Name": "StatusClass", "Value": "5xx"}], "Sum", 25.0,
+                         [topic_arn]),
+        f"{STACK}-oldest-job": ("Greenbar", "OldestJobAgeSeconds", [], "Maximum", 900.0, [topic_arn]),
+        f"{STACK}-imports-dead-letters": ("AWS/SQS", "ApproximateNumberOfMessagesVisible",
+                                          [{"Name": "QueueName", "Value": f"{STACK}-imports-dlq"}], "Maximum",
+                                          0.0, [topic_arn]),
+    }
+    assert alarms[f"{STACK}-oldest-job"]["TreatMissingData"] == "breaching"
+
+
+def test_dashboard_shows_the_key_figures(moto, cycle):
+    """Does the dashboard chart requests, cases stored, waiting work and dead letters?"""
+    body = json.loads(client(moto, "cloudwatch").get_dashboard(DashboardName=STACK)["DashboardBody"])
+    charted = {metric[1] for widget in body["widgets"] for metric in widget["properties"]["metrics"]
+               if metric[0] != "..."}
+    assert charted == {"Requests", "CasesStored", "OutboxDepth", "ImportQueueDepth", "OldestJobAgeSeconds",
+                       "CPUUtilization", "ApproximateNumberOfMessagesVisible"}
+
+
+def test_import_queue_sets_failures_aside_after_five_receives(moto, cycle):
+    """Does the import queue long-poll and redrive to its dead-letter queue after 5 receives?"""
+    sqs = client(moto, "sqs")
+    queue = sqs.get_queue_url(QueueName=f"{STACK}-imports")["QueueUrl"]
+    dlq = sqs.get_queue_url(QueueName=f"{STACK}-imports-dlq")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    assert json.loads(attributes["RedrivePolicy"]) == {"maxReceiveCount": 5, "deadLetterTargetArn": dlq_arn}
+    assert (attributes["VisibilityTimeout"], attributes["ReceiveMessageWaitTimeSeconds"]) == ("300", "20")
+
+
+def test_cdn_caches_static_files_only(moto, cycle):
+    """Does CloudFront cache /static/* for a year and pass everything else uncached, cookies and all?"""
+    cloudfront = client(moto, "cloudfront")
+    [summary] = cloudfront.list_distributions()["DistributionList"]["Items"]
+    config = cloudfront.get_distribution_config(Id=summary["Id"])["DistributionConfig"]
+    [origin] = config["Origins"]["Items"]
+    [alb] = client(moto, "elbv2").describe_load_balancers(Names=[STACK])["LoadBalancers"]
+    assert origin["DomainName"] == alb["DNSName"]
+    default = config["DefaultCacheBehavior"]
+    assert (default["DefaultTTL"], default["MaxTTL"], default["ForwardedValues"]["Cookies"]["Forward"]) == \
+        (0, 0, "all")
+    assert default["ForwardedValues"]["QueryString"] is True
+    [static] = config["CacheBehaviors"]["Items"]
+    assert (static["PathPattern"], static["DefaultTTL"], static["ForwardedValues"]["Cookies"]["Forward"]) == \
+        ("/static/*", 31536000, "none")
+
+
 def test_second_run_changes_nothing(moto, cycle):
     """Does provisioning again with the same variables report changed=0 and keep the credentials?"""
     started = time.monotonic()
@@ -630,6 +689,9 @@ def test_teardown_removes_everything(moto, cycle, capsys):
     assert {i["State"]["Name"] for i in instances} == {"terminated"}
     assert client(moto, "cloudwatch").describe_alarms()["MetricAlarms"] == []
     assert client(moto, "sns").list_topics()["Topics"] == []
+    assert client(moto, "cloudwatch").list_dashboards()["DashboardEntries"] == []
+    assert client(moto, "sqs").list_queues().get("QueueUrls", []) == []
+    assert client(moto, "cloudfront").list_distributions()["DistributionList"].get("Items", []) == []
     assert client(moto, "logs").describe_log_groups(logGroupNamePrefix="/greenbar")["logGroups"] == []
     # every ansible-playbook line docs/deploy-aws.md leaves to this cycle ran, once each.
     assert sorted(cycle["documented_ran"]) == sorted(DOCUMENTED_RUNS)

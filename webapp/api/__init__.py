@@ -20,6 +20,7 @@ from webapp import models as rows
 from webapp.api import batch as bt
 from webapp.api import client as cl
 from webapp.api import files
+from webapp.api import import_jobs as jobs
 from webapp.api import imports as imp
 from webapp.api import models as m
 from webapp.api import openapi
@@ -179,7 +180,7 @@ declare(
     reply=m.ImportReply,
     status=201,
     errors=IMPORT_ERRORS,
-    document=imp.DOCUMENT,
+    document=imp.QUEUEABLE_DOCUMENT,
 )
 declare(
     BUILD + "import/",
@@ -187,10 +188,20 @@ declare(
     imp.import_into_build,
     "importIntoBuild",
     "Add a JUnit XML report to a build",
-    query=m.NoQuery,
+    query=m.ImportQuery,
     reply=m.ImportReply,
     errors=IMPORT_ERRORS,
-    document=imp.DOCUMENT,
+    document=imp.QUEUEABLE_DOCUMENT,
+)
+# a queued import's state and progress (webapp/api/import_jobs.py)
+declare(
+    "/imports/<int:job_id>/",
+    "GET",
+    jobs.read_job,
+    "importJob",
+    "A queued import: its state, progress and, once done, what it stored",
+    reply=m.ImportJob,
+    errors=(404,),
 )
 # statistics (webapp/api/statistics.py): (path, view, operation id, summary, query, reply)
 HISTORY = INSTANCE + "test-history/"

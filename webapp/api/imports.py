@@ -16,8 +16,11 @@ from flask import request
 from flask_login import current_user
 
 from webapp import attachments
+from webapp import import_jobs
+from webapp import import_queue
 from webapp import imports
 from webapp import results
+from webapp.api.import_jobs import job_json
 from webapp.api import models as m
 from webapp.api.declare import reply_json
 from webapp.api.resources import get_build
@@ -57,6 +60,12 @@ DOCUMENT = {
             },
         },
     },
+}
+
+# an import may be queued (?async=true, or a large body): then it answers 202 with the job
+QUEUEABLE_DOCUMENT = {
+    **DOCUMENT,
+    "also": {202: ("Queued: the worker imports it; the job's URL is also in Location", m.ImportJob)},
 }
 
 
@@ -151,16 +160,38 @@ def respond(produce):
     response = current_app.response_class(body, status, mimetype="application/json")
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
+    if status == 202:
+        response.headers["Location"] = current_app.json.loads(body)["url"]
     return response
+
+
+def queued(query):
+    """Whether the worker imports this upload later: ``?async=true``, or a body above the size."""
+    return query.queued or (request.content_length or 0) > current_app.config["ASYNC_IMPORT_BYTES"]
+
+
+def queue_into(build, new_build=False):
+    """Store the upload for the worker; the reply is the job (its URL also in ``Location``)."""
+    if g.import_attachments:
+        raise ValidationError(
+            "a queued import cannot carry attachments; upload it without ?async (and below the size "
+            "that queues an import)",
+            {"attachment": "not taken by a queued import"},
+        )
+    job = import_jobs.queue_import(build, uploaded(), current_user.id, g.get("request_id", ""), new_build)
+    import_queue.from_config(current_app.config).enqueue(job)
+    return 202, reply_json(m.ImportJob, job_json(job))
 
 
 def import_new_build(instance_id, query):
     """Create a build from a JUnit XML report (build fields as query parameters)."""
-    fields = query.model_dump()
+    fields = query.model_dump(exclude={"queued"})
     uploaded()
 
     def produce():
         build = results.create_build(get_instance(instance_id), **fields)
+        if queued(query):
+            return queue_into(build, new_build=True)
         counts = imports.import_files(build, uploaded(), max_report_bytes(), new_build=True)
         counts["attachments"] = store_attachments(build)
         return 201, reply_json(m.ImportReply, dict(build=build, **counts))
@@ -174,6 +205,8 @@ def import_into_build(instance_id, build_id, query):
 
     def produce():
         build = get_build(instance_id, build_id)
+        if queued(query):
+            return queue_into(build)
         counts = imports.import_files(build, uploaded(), max_report_bytes())
         counts["attachments"] = store_attachments(build)
         return 200, reply_json(m.ImportReply, dict(build=build, **counts))

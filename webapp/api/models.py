@@ -538,6 +538,29 @@ class ImportReply(Sparse):
     attachments: Count | None = None
 
 
+class ImportJob(Sparse):
+    """A queued import: its state and progress; once done the import's reply, once failed its error."""
+
+    id: Ref
+    url: str
+    state: Literal["queued", "running", "done", "failed"]
+    instance_id: Ref
+    build_id: Ref | None
+    bytes_total: Count
+    bytes_read: Count
+    cases_stored: Count
+    created: TimeOut
+    started: TimeOut
+    finished: TimeOut
+    build: TestBuild | None = None
+    suites: Count | None = None
+    suites_created: Count | None = None
+    files: Count | None = None
+    cases: ImportCounts | None = None
+    warnings: list[str] | None = None
+    error: dict | None = Field(None, description="The error a synchronous import would have answered.")
+
+
 # statistics and import query strings
 
 
@@ -602,8 +625,26 @@ class FindTestQuery(HistoryQuery):
     name: Annotated[str, Field(min_length=1)]
 
 
-class NewBuildQuery(StrictQuery):
-    """The fields of the build an import creates."""
+def query_flag(value):
+    """``true``/``1`` or ``false``/``0`` from a query string."""
+    flags = {"true": True, "1": True, "false": False, "0": False}
+    if not isinstance(value, str) or value.lower() not in flags:
+        raise ValueError("true or false")
+    return flags[value.lower()]
+
+
+# ?async=true queues an import for the worker (a Python keyword, so the field has another name)
+QueuedFlag = Annotated[bool, BeforeValidator(query_flag), Field(False, alias="async")]
+
+
+class ImportQuery(StrictQuery):
+    """An import into an existing build takes only ``async``."""
+
+    queued: QueuedFlag
+
+
+class NewBuildQuery(ImportQuery):
+    """The fields of the build an import creates, and ``async``."""
 
     number: QueryInt(1, MAX_BUILD_NUMBER) | None = None
     name: Label(domain.NAME_LIMIT) | None = None

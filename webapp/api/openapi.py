@@ -129,6 +129,9 @@ def operation_object(declared, id_schema):
     # a view that answers with something other than JSON (a download) documents its own answers
     default = {str(declared.status if declared.reply else 204): success}
     answers = dict(declared.document.get("responses") or default)
+    # a second success an operation may answer, such as a queued import's 202 with the job
+    for code, (description, model) in declared.document.get("also", {}).items():
+        answers[str(code)] = {"description": description, "content": json_content(ref(model))}
     for code in (401, *declared.errors):
         answers[str(code)] = {
             "description": ERROR_TEXT[code],
