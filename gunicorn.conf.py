@@ -12,6 +12,7 @@ import sys
 
 from dotenv import dotenv_values
 from gunicorn import util
+from prometheus_client import multiprocess
 
 # the app reads this file too (webapp.create_app), so a setting there counts here
 ENV_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".env")
@@ -23,8 +24,6 @@ if not (os.environ.get("GREENBAR_EXTERNAL_URL") or dotenv_values(ENV_FILE).get("
         "greenbar: GREENBAR_EXTERNAL_URL is not set: set it to the address users open "
         "(e.g. https://greenbar.example.com); mailed links are built on it, never on a request's Host"
     )
-
-from prometheus_client import multiprocess
 
 
 def _env_int(name, default):

@@ -14,10 +14,10 @@ from datetime import timezone
 
 from flask import abort
 from flask import flash
-from flask import redirect
-from flask import url_for
 from flask import g
+from flask import redirect
 from flask import request
+from flask import url_for
 from flask_admin import Admin
 from flask_admin import AdminIndexView
 from flask_admin import BaseView

@@ -30,6 +30,7 @@ from sqlalchemy.exc import OperationalError
 from webapp import events
 from webapp import junit
 from webapp import results
+from webapp import telemetry
 from webapp.domain import CASE_NAME_LIMIT
 from webapp.domain import FAILING
 from webapp.domain import MAX_DURATION
@@ -40,7 +41,6 @@ from webapp.domain import end_of
 from webapp.exceptions import Conflict
 from webapp.exceptions import ReportTooLarge
 from webapp.exceptions import ValidationError
-from webapp import telemetry
 from webapp.extensions import db
 from webapp.models import IdempotencyRecord
 from webapp.models import TestCase
@@ -97,6 +97,10 @@ def report_sources(files):
         stream.seek(0)
         sources.append((label, decoded(stream, compressed)))
     return sources
+
+
+def ignore_progress(cases):
+    """A synchronous import reports no progress."""
 
 
 class ReportWriter:

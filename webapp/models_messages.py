@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
 from webapp.extensions import db
+from webapp.models import BigId
 from webapp.models import LongText
 from webapp.models import UTCDateTime
 from webapp.models import utcnow
@@ -51,7 +52,7 @@ class Attachment(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("test_cases.id", ondelete="CASCADE"), index=True)
+    case_id: Mapped[int] = mapped_column(BigId, ForeignKey("test_cases.id", ondelete="CASCADE"), index=True)
     build_id: Mapped[int] = mapped_column(Integer)
     instance_id: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(255))

@@ -30,6 +30,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp import events
 from webapp import mysql_writes
+from webapp import telemetry
 from webapp.domain import CASE_TEXT_LIMITS
 from webapp.domain import COUNTERS
 from webapp.domain import STATUS_COUNTER
@@ -37,7 +38,6 @@ from webapp.domain import clip
 from webapp.domain import clip_case_text
 from webapp.domain import elapsed
 from webapp.exceptions import Conflict
-from webapp import telemetry
 from webapp.extensions import db
 from webapp.models import MAX_BUILD_NUMBER
 from webapp.models import TestBuild

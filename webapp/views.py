@@ -20,8 +20,8 @@ from flask import session
 from flask import url_for
 from flask_login import login_required
 
-from webapp import glance
 from webapp import attachments
+from webapp import glance
 from webapp import queries
 from webapp import stats
 from webapp.domain import MAX_ID

@@ -3,7 +3,7 @@
 New tables only, so it runs on a filled database without touching existing rows.
 
 Revision ID: 3f1a2b4c5d6e
-Revises: 748b7efd5a74
+Revises: c3a1f0d2b7e4
 Create Date: 2026-12-04 17:15:00.000000
 
 """
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import mysql
 
 # revision identifiers, used by Alembic.
 revision = "3f1a2b4c5d6e"
-down_revision = "748b7efd5a74"
+down_revision = "c3a1f0d2b7e4"
 branch_labels = None
 depends_on = None
 
@@ -33,7 +33,8 @@ def upgrade():
     op.create_table(
         "attachments",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("case_id", sa.Integer(), nullable=False),
+        # test_cases.id is BIGINT on MySQL (INTEGER, SQLite's 64-bit rowid, there)
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("build_id", sa.Integer(), nullable=False),
         sa.Column("instance_id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(255), nullable=False),

@@ -7,7 +7,7 @@ a counter, so admins can list lockouts and lift them. Both tables are new, so
 the upgrade is quick on a filled database.
 
 Revision ID: b3c1f0a2d9e4
-Revises: 748b7efd5a74
+Revises: bd844cb3f168
 Create Date: 2026-12-04 17:30:00.000000
 
 """
@@ -17,7 +17,7 @@ from sqlalchemy.dialects import mysql
 
 # revision identifiers, used by Alembic.
 revision = 'b3c1f0a2d9e4'
-down_revision = '748b7efd5a74'
+down_revision = "bd844cb3f168"
 branch_labels = None
 depends_on = None
 

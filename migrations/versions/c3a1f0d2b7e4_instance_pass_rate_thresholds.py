@@ -5,7 +5,7 @@ green (default 1.0) and from which it shows amber (default 0.9); below that it
 shows red. Existing instances get the defaults through the server default.
 
 Revision ID: c3a1f0d2b7e4
-Revises: 748b7efd5a74
+Revises: b3c1f0a2d9e4
 Create Date: 2026-12-04 17:20:00.000000
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "c3a1f0d2b7e4"
-down_revision = "748b7efd5a74"
+down_revision = "b3c1f0a2d9e4"
 branch_labels = None
 depends_on = None
 

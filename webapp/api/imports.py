@@ -20,9 +20,9 @@ from webapp import import_jobs
 from webapp import import_queue
 from webapp import imports
 from webapp import results
-from webapp.api.import_jobs import job_json
 from webapp.api import models as m
 from webapp.api.declare import reply_json
+from webapp.api.import_jobs import job_json
 from webapp.api.resources import get_build
 from webapp.api.resources import get_instance
 from webapp.exceptions import UnsupportedEncoding

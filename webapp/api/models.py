@@ -16,7 +16,6 @@ from pydantic import create_model
 from pydantic import field_serializer
 
 from webapp import domain
-from webapp.api.schema import INT32
 from webapp.api.schema import Anything
 from webapp.api.schema import Body
 from webapp.api.schema import Count
