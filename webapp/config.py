@@ -88,6 +88,8 @@ def from_environment(instance_path):
         ),
         "PASSWORD_RESET_MAX_AGE": int(os.environ.get("GREENBAR_PASSWORD_RESET_MAX_AGE", "3600")),
         "S3_BUCKET": os.environ.get("GREENBAR_S3_BUCKET", ""),
+        # the longest a quarantine entry may last; entries default to 30 days
+        "QUARANTINE_MAX_DAYS": int(os.environ.get("GREENBAR_QUARANTINE_MAX_DAYS", "90")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env_flag("GREENBAR_SECURE_COOKIES"),
