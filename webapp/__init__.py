@@ -72,6 +72,7 @@ def register_blueprints(app):
     from webapp import accounts
     from webapp import admin
     from webapp import api
+    from webapp import badge_routes
     from webapp import cli
     from webapp import errors
     from webapp import health
@@ -80,6 +81,7 @@ def register_blueprints(app):
     health.init_app(app)
     views.init_app(app)
     api.init_app(app)
+    badge_routes.init_app(app)
     accounts.init_app(app)
     admin.init_app(app)
     errors.init_app(app)

@@ -166,7 +166,7 @@ def causes_split(counts, labels):
     return split
 
 
-def top_causes(instance_id, limit_builds=stats.DEFAULT_WINDOW, branch=None, top=10):
+def top_causes(instance_id, limit_builds=stats.DEFAULT_WINDOW, branch=None, offset=0, limit=10):
     """The commonest failure causes over the last builds, largest first.
 
     Each has its failure count, the builds and tests it affected, the builds it
@@ -188,7 +188,7 @@ def top_causes(instance_id, limit_builds=stats.DEFAULT_WINDOW, branch=None, top=
         group["count"] += count
         group["builds"][numbers[build_id]] = newest_case
     order = sorted(groups, key=lambda signature: (-groups[signature]["count"], signature))
-    shown = order[:top]
+    shown = order[offset : offset + limit]
     tests_of = distinct_tests(list(numbers), shown)
     examples = {
         signature: groups[signature]["builds"][max(groups[signature]["builds"])] for signature in shown

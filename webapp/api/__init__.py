@@ -17,6 +17,7 @@ from flask_wtf.csrf import CSRFError
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError as CSRFValidationError
 
+from webapp.api import actions as act
 from webapp.api import imports as imp
 from webapp.api import openapi
 from webapp.api import resources as r
@@ -92,6 +93,27 @@ add_route(INSTANCE + "regressions/", "regressions", st.regressions, ["GET"])
 add_route(INSTANCE + "test-history/", "find_test", st.find_test, ["GET"])
 add_route(INSTANCE + "test-history/<string(length=32):test_key>/", "test_history", st.test_history, ["GET"])
 
+# acting on results: failure groups and triage, quarantine, gate, split (webapp/api/actions.py)
+SIGNATURE = INSTANCE + "failure-groups/<string(length=16):signature>/label/"
+QUARANTINE = INSTANCE + "quarantine/"
+add_route(BUILD + "failure-groups/", "build_failure_groups", act.build_failure_groups, ["GET"])
+add_route(INSTANCE + "failure-groups/", "instance_failure_groups", act.instance_failure_groups, ["GET"])
+add_route(SIGNATURE, "failure_label", act.read_label, ["GET"])
+add_route(SIGNATURE, "failure_label_put", act.put_label, ["PUT"])
+add_route(SIGNATURE, "failure_label_delete", act.delete_label, ["DELETE"])
+add_route(QUARANTINE, "quarantine", act.list_quarantine, ["GET"])
+add_route(QUARANTINE, "quarantine_create", act.create_quarantine, ["POST"])
+add_route(QUARANTINE + ID.format("entry_id"), "quarantine_delete", act.delete_quarantine, ["DELETE"])
+add_route(INSTANCE + "gate/", "gate_rules", act.read_rules, ["GET"])
+add_route(INSTANCE + "gate/", "gate_rules_put", act.put_rules, ["PUT"])
+add_route(BUILD + "gate/", "build_gate", act.build_gate, ["GET"])
+add_route(INSTANCE + "split/", "split", act.split_tests, ["GET"])
+add_route(INSTANCE + "badge-token/", "badge_token", act.rotate_badge_token, ["POST"])
+# deletes that are a maintainer's everyday work, not an admin's clean-up
+MAINTAINER_DELETES = frozenset(
+    f"api.{name}{alias}" for name in ("failure_label_delete", "quarantine_delete") for alias in ("", "_alias")
+)
+
 # the document of all of the above (webapp/api/openapi.py); it needs credentials like the rest
 bp.add_url_rule("/openapi.json", "openapi", openapi.serve, methods=["GET"])
 
@@ -106,7 +128,7 @@ def authenticate():
     g.prefetch = r.addressed(request.view_args or {})
     if not current_user.is_authenticated:
         abort(401, description=API_LOGIN_HINT)
-    role = write_role_for(request.method)
+    role = "maintainer" if request.endpoint in MAINTAINER_DELETES else write_role_for(request.method)
     if not current_user.has_role(role):
         abort(403, description=f"this needs the {role} role")
     if role != "viewer" and g.get("auth_method") != "basic":
