@@ -17,13 +17,18 @@ in 2 builds and 2 tests, B 2 in 2 builds and 1 test, C 1 in build 2 only.
 Build 2's only new failure against build 1 is t4; its pass rate is 1/5.
 """
 
+from datetime import timedelta
+
 import pytest
 
+from tests.factories import make_instance
 from webapp import results
 from webapp.extensions import db
 from webapp.models import TestCase
+from webapp.models import TestInstance
+from webapp.models import utcnow
+from webapp.models_actions import QuarantineEntry
 from webapp.signatures import signature_for
-from tests.factories import make_instance
 
 A = "AssertionError: expected {} got {}"
 B = "ConnectionError: localhost:{} refused"
@@ -199,8 +204,6 @@ def test_quarantine_makes_the_gate_pass_and_exports(app, api, history):
     assert api.get(path).get_json()["count"] == 0
     assert api.get(gate_path(instance_id, builds[1])).get_json()["passed"] is False
     with app.app_context():
-        from webapp.models_actions import QuarantineEntry
-
         stored = db.session.get(QuarantineEntry, entry["id"])
         assert stored.removed_by_name == "maintainer-user"
         assert stored.removed is not None
@@ -221,11 +224,6 @@ def test_quarantine_refuses_bad_entries(app, api, history):
 
 def test_expired_entry_stops_applying(app, api, history):
     """Does an entry past its expiry no longer count, without anyone removing it?"""
-    from datetime import timedelta
-
-    from webapp.models import utcnow
-    from webapp.models_actions import QuarantineEntry
-
     instance_id, builds = history
     path = f"/api/test-instance/{instance_id}/quarantine/"
     entry_id = api.post(path, json={"suite": "s", "name": "t4", "reason": "r"}).get_json()["id"]
@@ -279,9 +277,7 @@ def test_gate_on_unfinished_build_is_409_after_wait(app, api, history):
     """Does an unfinished build answer 409, also after waiting a second?"""
     instance_id, _ = history
     with app.app_context():
-        build = results.create_build(
-            db.session.get(__import__("webapp.models").models.TestInstance, instance_id)
-        )
+        build = results.create_build(db.session.get(TestInstance, instance_id))
         db.session.commit()
         build_id = build.id
     assert api.get(gate_path(instance_id, build_id)).status_code == 409
@@ -292,8 +288,6 @@ def test_gate_against_base_branch(app, api, history):
     """With ?base_branch=main a dev build is compared with main's newest finished build (#2)."""
     instance_id, _ = history
     with app.app_context():
-        from webapp.models import TestInstance
-
         build = results.create_build(db.session.get(TestInstance, instance_id), branch="dev")
         suite = results.create_suite(build, "s")
         results.add_cases(suite, build, [{"name": "t5", "result_status": "FAILED", "message": "boom"}])

@@ -149,9 +149,7 @@ def upgrade():
 def downgrade():
     op.drop_table("badge_tokens")
     op.drop_table("gate_rules")
-    op.drop_index("ix_quarantine_entries_instance_key", table_name="quarantine_entries")
     op.drop_table("quarantine_entries")
-    op.drop_index("ix_failure_label_events_instance_signature", table_name="failure_label_events")
     op.drop_table("failure_label_events")
     op.drop_table("failure_labels")
     with op.batch_alter_table("test_cases", schema=None) as batch_op:
