@@ -17,8 +17,10 @@ from webapp.signatures import signature_for
 XML = {"Content-Type": "application/xml"}
 REPORT = b"""<?xml version="1.0" encoding="UTF-8"?>
 <testsuite name="api">
-  <testcase classname="api" name="a" time="1"><failure message="expected 201, got 500">trace 1</failure></testcase>
-  <testcase classname="api" name="b" time="1"><failure message="expected 200, got 404">trace 2</failure></testcase>
+  <testcase classname="api" name="a" time="1">
+    <failure message="expected 201, got 500">trace 1</failure></testcase>
+  <testcase classname="api" name="b" time="1">
+    <failure message="expected 200, got 404">trace 2</failure></testcase>
   <testcase classname="api" name="c" time="1"><error message="TimeoutError: 30s">t</error></testcase>
   <testcase classname="api" name="d" time="1"/>
   <testcase classname="api" name="a" time="1"/>
@@ -34,7 +36,7 @@ def stored_signatures(app):
 
 
 def test_import_signs_failures_and_rerun_clears(app, api):
-    """Do imported failures get signatures (b's and a's first attempt alike), and does a's passing re-run clear it?"""
+    """Do imported failures get signatures, and does a passing re-run (of a) clear its signature?"""
     with app.app_context():
         instance_id = make_instance().id
     reply = api.post(f"/api/test-instance/{instance_id}/import/", data=REPORT, headers=XML)
