@@ -70,6 +70,7 @@ def register_extensions(app):
 def register_blueprints(app):
     """Register the blueprints, error handlers and command-line commands."""
     from webapp import accounts
+    from webapp import action_views
     from webapp import admin
     from webapp import api
     from webapp import badge_routes
@@ -80,6 +81,7 @@ def register_blueprints(app):
 
     health.init_app(app)
     views.init_app(app)
+    action_views.init_app(app)
     api.init_app(app)
     badge_routes.init_app(app)
     accounts.init_app(app)
