@@ -151,9 +151,8 @@ def add_quarantine(instance_id):
                     f"There is no active user named {form['owner'].strip()!r}.", "owner"
                 )
         expires = quarantine.parse_expiry(form.get("expires"))
-        entry = quarantine.add_entry(
-            instance.id, form.get("suite"), form.get("name"), form.get("reason"), current_user, owner, expires
-        )
+        suite, name, reason = (form.get(field, "").strip() for field in ("suite", "name", "reason"))
+        entry = quarantine.add_entry(instance.id, suite, name, reason, current_user, owner, expires)
     except quarantine.QuarantineError as error:
         db.session.rollback()
         flash(f"The test was not quarantined: {error.message}", "danger")
@@ -242,7 +241,12 @@ def label_group(instance_id, signature):
         return back(url_for("pages.instance", instance_id=instance.id))
     try:
         failures.set_label(
-            instance.id, signature, form.get("label"), current_user, form.get("note"), form.get("issue_url")
+            instance.id,
+            signature,
+            form.get("label"),
+            current_user,
+            form.get("note", "").strip(),
+            form.get("issue_url", "").strip(),
         )
     except failures.TriageError as error:
         db.session.rollback()

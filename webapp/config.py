@@ -90,6 +90,8 @@ def from_environment(instance_path):
         "S3_BUCKET": os.environ.get("GREENBAR_S3_BUCKET", ""),
         # the longest a quarantine entry may last; entries default to 30 days
         "QUARANTINE_MAX_DAYS": int(os.environ.get("GREENBAR_QUARANTINE_MAX_DAYS", "90")),
+        # the longest a gate request waits for its build (?wait=S): each wait holds a worker
+        "GATE_MAX_WAIT": int(os.environ.get("GREENBAR_GATE_MAX_WAIT", "60")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env_flag("GREENBAR_SECURE_COOKIES"),

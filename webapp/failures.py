@@ -6,6 +6,8 @@ their tests). Triage labels belong to a signature within an instance, so a
 cause labelled once arrives labelled in every later build.
 """
 
+import re
+
 from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import select
@@ -23,6 +25,8 @@ from webapp.models_actions import FailureLabelEvent
 TESTS_SHOWN = 20
 NOTE_LIMIT = 4000
 ISSUE_URL_LIMIT = 2048
+# an http(s) address in printable ASCII, or nothing (the same pattern is in the OpenAPI document)
+ISSUE_URL_PATTERN = "^(https?://[!-~]*)?$"
 
 
 class TriageError(ValueError):
@@ -244,10 +248,10 @@ def set_label(instance_id, signature, label, user, note="", issue_url=""):
     """
     if label not in LABELS:
         raise TriageError(f"label must be one of {', '.join(LABELS)}")
-    note, issue_url = (note or "").strip(), (issue_url or "").strip()
+    note, issue_url = note or "", issue_url or ""
     if len(note) > NOTE_LIMIT:
         raise TriageError(f"the note must be at most {NOTE_LIMIT} characters")
-    if len(issue_url) > ISSUE_URL_LIMIT or (issue_url and not issue_url.startswith(("https://", "http://"))):
+    if len(issue_url) > ISSUE_URL_LIMIT or not re.fullmatch(ISSUE_URL_PATTERN, issue_url):
         raise TriageError("the issue link must be an http(s) address of at most 2048 characters")
     stored = db.session.scalar(
         select(FailureLabel)

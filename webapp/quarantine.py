@@ -97,9 +97,8 @@ def add_entry(instance_id, suite, name, reason, creator, owner=None, expires=Non
     :param owner: a :class:`User`, or None for the creator.
     :raise QuarantineError: for a missing reason or suite or name, or a bad expiry.
     """
-    suite, name, reason = (suite or "").strip(), (name or "").strip(), (reason or "").strip()
     for field, value, limit in (("suite", suite, 255), ("name", name, 512), ("reason", reason, REASON_LIMIT)):
-        if not value:
+        if not value or not value.strip():
             raise QuarantineError(f"{field} is required", field)
         if len(value) > limit:
             raise QuarantineError(f"{field} must be at most {limit} characters", field)

@@ -10,6 +10,7 @@ import time
 
 from flask import Response
 from flask import abort
+from flask import current_app
 from flask import request
 from flask import url_for
 from flask_login import current_user
@@ -309,7 +310,8 @@ def put_rules(instance_id):
 def build_gate(instance_id, build_id):
     """The gate's verdict on a build; ``?wait=S`` waits for it to finish, else an unfinished build is 409."""
     build = get_build(instance_id, build_id)
-    wait = p.query_int("wait", 0, 0, MAX_WAIT)
+    # a server may cap the wait lower (GATE_MAX_WAIT): each waiting request holds a worker
+    wait = min(p.query_int("wait", 0, 0, MAX_WAIT), current_app.config.get("GATE_MAX_WAIT", MAX_WAIT))
     base_branch = text_arg("base_branch")
     deadline = time.monotonic() + wait
     while build.finished is None and time.monotonic() < deadline:

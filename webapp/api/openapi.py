@@ -438,7 +438,13 @@ def with_aliases(paths):
 
 def document():
     """Build the whole OpenAPI document."""
-    paths = with_aliases(core_paths())
+    # imported here: that module builds on this one's helpers
+    from webapp.api import openapi_actions
+
+    paths = core_paths()
+    paths.update(openapi_actions.paths("/api/test-instance/{instance_id}/",
+                                       "/api/test-instance/{instance_id}/test-build/{build_id}/"))
+    paths = with_aliases(paths)
     paths["/api/openapi.json"] = {"get": operation(
         "openapi", "This document", responses(200, {"type": "object"}))}
     return {
@@ -456,7 +462,7 @@ def document():
         "security": [{"basic": []}],
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **openapi_actions.SCHEMAS},
             "securitySchemes": {"basic": {
                 "type": "http", "scheme": "basic",
                 "description": "Username with the password or one of the user's API tokens.",
