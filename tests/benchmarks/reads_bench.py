@@ -16,8 +16,11 @@ Then it renders each page through the Flask test client as a logged-in viewer
 time in milliseconds: the instance page and the statistics panel it loads
 next, a build page and its changes panel, a suite page, and one test's history
 (the case page); then the JSON statistics endpoints. Targets (issue 4):
-instance 150 ms, build 100 ms, suite 100 ms, test history 50 ms. The scratch
-database is dropped at the end.
+instance 150 ms, build 100 ms, suite 100 ms, test history 50 ms. Then the
+reads of issue 16: a build's failure groups 100 ms, the top failure causes
+over 30 builds 150 ms, the gate 100 ms, a badge 20 ms (the failing cases are
+signed with webapp.signatures after the bulk load, as the migration would).
+The scratch database is dropped at the end.
 """
 
 import argparse
@@ -35,11 +38,13 @@ from tests.benchmarks.server_time import time_get
 from tests.conftest import create_scratch_mysql
 from tests.conftest import drop_scratch_mysql
 from tests.conftest import mysql_unavailable_reason
+from webapp import badges
 from webapp import create_app
 from webapp import results
 from webapp.extensions import db
 from webapp.models import User
 from webapp.models import test_key
+from webapp.signatures import signature_for
 
 BUILDS, SUITES, CASES_PER_SUITE = 1000, 10, 100
 CHUNK_BUILDS = 50
@@ -165,6 +170,7 @@ def load(app):
             with db.engine.begin() as connection:
                 connection.execute(sa.text(CASES_SQL.format(builds=BUILDS)),
                                    dict(params, first=first, last=first + CHUNK_BUILDS - 1))
+        sign_failures(instance_id)
         with db.engine.begin() as connection:
             connection.execute(sa.text(SUITE_COUNTERS_SQL), params)
             connection.execute(sa.text(BUILD_COUNTERS_SQL), params)
@@ -180,6 +186,31 @@ def load(app):
     return instance_id
 
 
+def sign_failures(instance_id):
+    """Give the bulk-loaded failing cases their failure signatures, as every write path would."""
+    with db.engine.begin() as connection:
+        rows = connection.execute(sa.text(
+            "SELECT id, message, details FROM test_cases "
+            "WHERE instance_id = :i AND result_status IN ('FAILED', 'ERROR')"
+        ), {"i": instance_id}).all()
+        signed = []
+        for row in rows:
+            digest, text = signature_for(row.message, row.details)
+            signed.append({"id": row.id, "sig": digest, "text": text})
+        connection.execute(
+            sa.text("UPDATE test_cases SET signature = :sig, signature_text = :text WHERE id = :id"), signed
+        )
+
+
+def badge_token(instance_id):
+    """The instance's badge token, made on first use (a --reuse database may lack it)."""
+    stored = badges.token_for(instance_id)
+    if stored is None:
+        stored = badges.rotate_token(instance_id, db.session.execute(sa.select(User)).scalars().first())
+        db.session.commit()
+    return stored.token
+
+
 def targets(app, instance_id):
     """(label, path, target ms) of every page and endpoint to time."""
     with app.app_context():
@@ -192,6 +223,7 @@ def targets(app, instance_id):
                                   {"s": suite}).scalar()
         key = db.session.execute(sa.text("SELECT test_key FROM test_cases WHERE id = :c"),
                                  {"c": case}).scalar()
+        token = badge_token(instance_id)
         db.session.remove()
     api = f"/api/test-instance/{instance_id}"
     return [
@@ -210,6 +242,12 @@ def targets(app, instance_id):
         ("API build summary", f"{api}/test-build/{newest}/summary/", None),
         ("API build diff", f"{api}/test-build/{newest}/diff/", None),
         ("API test history (50)", f"{api}/test-history/{key}/", 50),
+        ("build failure groups + gate panel", f"/builds/{newest}/failures?partial=1", 100),
+        ("API build failure groups", f"{api}/test-build/{newest}/failure-groups/", 100),
+        ("API top failure causes (30 builds)", f"{api}/failure-groups/", 150),
+        ("API gate (newest)", f"{api}/test-build/{newest}/gate/", 100),
+        ("API split (4 shards, 10 builds)", f"{api}/split/?shards=4", None),
+        ("badge (status)", f"/badges/{instance_id}/{token}/status.svg", 20),
     ]
 
 
