@@ -75,13 +75,18 @@ def register_blueprints(app):
     from webapp import api
     from webapp import badge_routes
     from webapp import cli
+    from webapp import connect
     from webapp import errors
     from webapp import health
     from webapp import views
 
     health.init_app(app)
     views.init_app(app)
+<<<<<<< HEAD
     action_views.init_app(app)
+=======
+    connect.init_app(app)
+>>>>>>> client
     api.init_app(app)
     badge_routes.init_app(app)
     accounts.init_app(app)

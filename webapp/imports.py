@@ -297,11 +297,15 @@ class ReportWriter:
             self.created += 1
             names = set()
         else:
-            names = set(db.session.scalars(select(TestCase.name).where(TestCase.suite_id == suite.id)))
+            names = self.stored_names(suite)
         if parsed.started is not None and (self.earliest is None or parsed.started < self.earliest):
             self.earliest = parsed.started
         self.suites[name], self.names[name] = suite, names
         return suite, names
+
+    def stored_names(self, suite):
+        """The names of the cases an existing suite already holds (repeats of them are merged)."""
+        return set(db.session.scalars(select(TestCase.name).where(TestCase.suite_id == suite.id)))
 
     def merge(self, suite, name, case):
         """Fold a re-reported case into the stored one: the new result wins, attempts add up."""

@@ -18,6 +18,8 @@ from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError as CSRFValidationError
 
 from webapp.api import actions as act
+from webapp.api import batch as bt
+from webapp.api import client as cl
 from webapp.api import imports as imp
 from webapp.api import openapi
 from webapp.api import resources as r
@@ -83,6 +85,7 @@ add_lifecycle_routes(CASE, "case", r.start_case, r.finish_case)
 # JUnit XML import and statistics (webapp/api/imports.py, webapp/api/statistics.py)
 add_route(INSTANCE + "import/", "import_new_build", imp.import_new_build, ["POST"])
 add_route(BUILD + "import/", "import_into_build", imp.import_into_build, ["POST"])
+add_route(BUILD + "results/", "add_results", bt.add_results, ["POST"])
 add_route(BUILD + "summary/", "build_summary", st.build_summary, ["GET"])
 add_route(BUILD + "diff/", "build_diff", st.build_diff, ["GET"])
 add_route(INSTANCE + "trend/", "trend", st.trend, ["GET"])
@@ -113,6 +116,8 @@ add_route(INSTANCE + "badge-token/", "badge_token", act.rotate_badge_token, ["PO
 MAINTAINER_DELETES = frozenset(
     f"api.{name}{alias}" for name in ("failure_label_delete", "quarantine_delete") for alias in ("", "_alias")
 )
+# the client package for pip (webapp/api/client.py); any role may fetch it
+bp.add_url_rule("/client/<filename>", "client_download", cl.download, methods=["GET"])
 
 # the document of all of the above (webapp/api/openapi.py); it needs credentials like the rest
 bp.add_url_rule("/openapi.json", "openapi", openapi.serve, methods=["GET"])

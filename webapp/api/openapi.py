@@ -199,6 +199,20 @@ SCHEMAS = {
                        "merged": COUNT}, required=("total", *STATUSES))},
         required=("build", "suites", "cases", "files"),
     ),
+    "BatchResult": obj(
+        {"suite": text(255, name=True), "name": text(512, name=True), "result_status": STATUS,
+         "started": TIME_IN, "finished": TIME_IN, "duration": nullable(SECONDS),
+         **dict.fromkeys(("message", "details", "system_out", "system_err"), nullable(text()))},
+        required=("suite", "name", "result_status"),
+    ),
+    "BatchIn": obj({"results": {"type": "array", "maxItems": 1000, "items": ref("BatchResult")}},
+                   required=("results",)),
+    "BatchReply": obj(
+        {"build_id": ID, "results": COUNT, "suites": COUNT, "suites_created": COUNT,
+         "cases": obj({"total": COUNT, **dict.fromkeys(STATUSES, COUNT), "flaky": COUNT,
+                       "merged": COUNT}, required=("total", *STATUSES))},
+        required=("build_id", "results", "suites", "cases"),
+    ),
 }
 for kind in ("TestInstance", "TestBuild", "TestSuite", "TestCase"):
     SCHEMAS[kind + "List"] = obj(
@@ -359,6 +373,12 @@ def statistics_paths(instance, build):
             "importIntoBuild", "Add a JUnit XML report to a build",
             responses(200, ref("ImportReply"), *import_errors),
             [*path_ids("instance_id", "build_id"), idempotency], upload)},
+        f"{build}results/": {"post": operation(
+            "addResults", "Store up to 1,000 case results into a build (suites created on demand)",
+            responses(200, ref("BatchReply"), 400, 403, 404, 409, 413),
+            [*path_ids("instance_id", "build_id"),
+             parameter("Idempotency-Key", "header", text(255), "Store the batch at most once per key.")],
+            body("BatchIn"))},
         f"{build}summary/": {"get": operation(
             "buildSummary", "Counts per status, pass rate and durations of a build",
             responses(200, ref("BuildSummary"), 404), path_ids("instance_id", "build_id"))},
@@ -445,6 +465,11 @@ def document():
     paths.update(openapi_actions.paths("/api/test-instance/{instance_id}/",
                                        "/api/test-instance/{instance_id}/test-build/{build_id}/"))
     paths = with_aliases(paths)
+    wheel = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+    paths["/api/client/{filename}"] = {"get": operation(
+        "clientDownload", "The greenbar-client wheel, for pip (see the Connect your CI page)",
+        {**responses(200, None, 404), "200": {"description": "The wheel", "content": wheel}},
+        [parameter("filename", "path", {"type": "string"})])}
     paths["/api/openapi.json"] = {"get": operation(
         "openapi", "This document", responses(200, {"type": "object"}))}
     return {
