@@ -33,6 +33,8 @@ from greenbar_client.config import SETTINGS
 from greenbar_client.config import ConfigError
 from greenbar_client.config import resolve
 
+# --greenbar-quarantine and --greenbar-shard (act_plugin.py) come with this plugin
+pytest_plugins = ["greenbar_client.act_plugin"]
 BATCH_SIZE = 500
 SEND_EVERY_SECONDS = 1.0
 DEFAULT_RETRY_SECONDS = 60.0
