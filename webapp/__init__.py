@@ -82,11 +82,8 @@ def register_blueprints(app):
 
     health.init_app(app)
     views.init_app(app)
-<<<<<<< HEAD
     action_views.init_app(app)
-=======
     connect.init_app(app)
->>>>>>> client
     api.init_app(app)
     badge_routes.init_app(app)
     accounts.init_app(app)
