@@ -115,7 +115,9 @@ class Attempts:
     system_err: str | None
     attempts: int = 1
     flaky: bool = False
+    # the rest of junit.ParsedCase's fields, which a batch never carries
     error_type: str | None = None
+    properties: list[tuple[str, str]] | None = None
 
     @classmethod
     def of(cls, result):

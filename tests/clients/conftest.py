@@ -109,11 +109,11 @@ class Server:
             connection.close()
 
     def client_env(self, instance, **settings):
-        """The environment of a client process: this server, its token, no CI variables."""
+        """The environment of a client process: this server, its token, no CI or outer pytest variables."""
         env = {
             name: value
             for name, value in os.environ.items()
-            if name not in CI_VARIABLES and not name.startswith("GREENBAR_")
+            if name not in CI_VARIABLES and not name.startswith(("GREENBAR_", "PYTEST_"))
         }
         env.update(
             GREENBAR_URL=self.url,

@@ -16,6 +16,7 @@ import pytest
 
 from tests.clients.conftest import greenbar
 from webapp import junit
+from webapp.imports import fit_name
 
 SAMPLE = {
     "pytest.ini": "[pytest]\n",
@@ -73,6 +74,10 @@ def test_xpass_strict():
 @pytest.mark.parametrize("value", [1, 2, "\u00fc \u00df"])
 def test_param(value):
     assert value != 2
+
+@pytest.mark.parametrize("text", ["x" * 600])
+def test_long_id(text):
+    pass
 
 class TestGroup:
     def test_method(self):
@@ -156,7 +161,8 @@ def node_of(sample, classname, name):
     for length in range(len(parts), 0, -1):
         module = "/".join(parts[:length]) + ".py"
         if (sample / module).exists():
-            return module, "::".join([*parts[length:], name])
+            # names longer than Greenbar's columns are stored cut, with a digest (as the import does)
+            return fit_name(module, 255), fit_name("::".join([*parts[length:], name]), 512)
     raise AssertionError(f"no module for {classname}")
 
 

@@ -8,7 +8,6 @@ exactly-once per user, as for the JUnit import.
 
 from flask import request
 
-from webapp import batch
 from webapp.api import payload as p
 from webapp.api.imports import respond
 from webapp.api.resources import get_build
@@ -16,6 +15,10 @@ from webapp.api.resources import get_build
 
 def add_results(instance_id, build_id):
     """Store a batch of case results into a build; answer with what was stored per status."""
+    # imported here: webapp.imports reaches this package through webapp.api.payload, and
+    # webapp.batch builds on webapp.imports, so a module-level import would be circular
+    from webapp import batch
+
     if request.args:
         raise p.ValidationError(
             "this endpoint takes no query parameters", dict.fromkeys(sorted(request.args), "unknown field")

@@ -19,6 +19,7 @@ non-strict xpass SUCCESS, a strict xpass FAILED. Each pytest-rerunfailures
 attempt is sent as a result of its own, so the server folds them as re-runs.
 """
 
+import hashlib
 import os
 import queue
 import shlex
@@ -36,6 +37,8 @@ from greenbar_client.config import resolve
 # --greenbar-quarantine and --greenbar-shard (act_plugin.py) come with this plugin
 pytest_plugins = ["greenbar_client.act_plugin"]
 BATCH_SIZE = 500
+SUITE_NAME_LIMIT = 255
+CASE_NAME_LIMIT = 512
 SEND_EVERY_SECONDS = 1.0
 DEFAULT_RETRY_SECONDS = 60.0
 STOP = object()
@@ -94,10 +97,18 @@ def warn(config, message):
         print(f"greenbar: {message}", file=sys.stderr)
 
 
+def fit(name, limit):
+    """``name`` cut to ``limit`` characters, kept distinct by a digest of the whole (as the import does)."""
+    if len(name) <= limit:
+        return name
+    digest = hashlib.blake2b(name.encode(), digest_size=6).hexdigest()
+    return name[: limit - len(digest) - 2] + "…~" + digest
+
+
 def suite_and_name(nodeid):
-    """The suite (the file) and the case name (the rest) of a node id."""
+    """The suite (the file) and the case name (the rest) of a node id, cut to Greenbar's limits."""
     suite, _, name = nodeid.partition("::")
-    return suite, name or suite
+    return fit(suite, SUITE_NAME_LIMIT), fit(name or suite, CASE_NAME_LIMIT)
 
 
 def crash_line(report):
@@ -186,6 +197,8 @@ class Reporter:
         self.sender = None
         self.sent = 0
         self.unsent = []
+        self.given_up = False
+        self.refused = []
         self.spooled = []
         self.greenbar = None
 
@@ -221,6 +234,7 @@ class Reporter:
         output = getattr(node, "workeroutput", {}).get("greenbar") or {}
         self.sent += output.get("sent", 0)
         self.spooled.extend(output.get("spooled", []))
+        self.refused.extend(output.get("refused", []))
 
     def pytest_runtest_logreport(self, report):
         """Fold each phase into its attempt; a finished attempt goes on the queue."""
@@ -256,16 +270,24 @@ class Reporter:
 
     def send(self, batch):
         """Send one batch under its own key (kept across retries); keep it for the spool on failure."""
-        if self.build is None or self.unsent:
+        if self.build is None or self.given_up:
             # Greenbar was given up on: keep the order, everything after goes to the file too
             self.unsent.extend(batch)
             return
+        from greenbar_client.server import Refused
+
         key = f"greenbar-pytest-{uuid.uuid4().hex}"
         try:
             self.greenbar.send_results(self.instance_id, self.build["id"], batch, key)
             self.sent += len(batch)
-        except Exception:  # never harm the run: the batch is written to the spool file at the end
+        except Refused as error:
+            # this batch only (the spool file keeps it); the ones after it may well be stored
+            self.refused.append(str(error))
             self.unsent.extend(batch)
+            self.given_up = False
+        except Exception:  # never harm the run: what is left goes to the spool file at the end
+            self.unsent.extend(batch)
+            self.given_up = True
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session):
@@ -279,7 +301,11 @@ class Reporter:
         if self.unsent:
             self.spooled.append(self.spool())
         if self.worker is not None:
-            self.config.workeroutput["greenbar"] = {"sent": self.sent, "spooled": self.spooled}
+            self.config.workeroutput["greenbar"] = {
+                "sent": self.sent,
+                "spooled": self.spooled,
+                "refused": self.refused,
+            }
         elif self.build is not None:
             try:
                 self.greenbar.finish_build(self.instance_id, self.build["id"])
@@ -294,12 +320,14 @@ class Reporter:
         """Write the unsent results to a JUnit XML file; return (path, count)."""
         from greenbar_client import spool
 
-        path = self.config.getoption("greenbar_spool")
-        if not path:
-            worker = f"-{self.worker['workerid']}" if self.worker is not None else ""
-            number = f"-{self.build_number()}" if self.build_number() is not None else ""
-            path = f"greenbar-unsent{number}{worker}.xml"
-        path = os.path.join(str(self.config.invocation_params.dir), path)
+        number = f"-{self.build_number()}" if self.build_number() is not None else ""
+        stem, suffix = os.path.splitext(
+            self.config.getoption("greenbar_spool") or f"greenbar-unsent{number}.xml"
+        )
+        if self.worker is not None:
+            # one file per xdist worker: they write at the same time
+            stem += f"-{self.worker['workerid']}"
+        path = os.path.join(str(self.config.invocation_params.dir), stem + suffix)
         spool.write(path, self.unsent)
         return path, len(self.unsent)
 
@@ -312,6 +340,8 @@ class Reporter:
                 f"greenbar: {self.sent} results sent to build #{self.build['number']} of"
                 f" {self.settings.instance}: {self.greenbar.build_page(self.build['id'])}"
             )
+        for message in self.refused[:3]:
+            terminalreporter.write_line(f"greenbar: Greenbar refused a batch: {message}", yellow=True)
         number = self.build_number()
         for path, count in self.spooled:
             command = ["greenbar", "upload", path, "--instance", self.settings.instance]
