@@ -270,6 +270,12 @@ def test_split_balances_by_median_duration(app, api, history):
     assert [shard["expected_duration"] for shard in body["results"]] == [4.0, 4.0]
     names = sorted(test["node_id"] for shard in body["results"] for test in shard["tests"])
     assert names == ["s::t1", "s::t2", "s::t3", "s::t4", "s::t5"]
+    with app.app_context():
+        # the build a sharded CI job has just created: still empty, it must not empty the split
+        results.create_build(db.session.get(TestInstance, history[0]), branch="main")
+        db.session.commit()
+    again = api.get(f"/api/test-instance/{history[0]}/split/?shards=2").get_json()
+    assert (again["tests"], again["builds"]) == (5, 2)
 
 
 def test_split_needs_shards(app, api, history):

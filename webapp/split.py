@@ -1,7 +1,9 @@
 """Test splitting: N shards of an instance's tests with about equal expected time.
 
-The tests are those of the newest build in the window; each test's expected
-time is its median duration over the window's builds. Timed tests go, longest
+The window is the newest finished builds that hold cases (a build still
+running, such as the one a sharded CI job is filling, is left out); the tests
+are those of the newest of them, and each test's expected time is its median
+duration over the window. Timed tests go, longest
 first, to the shard with the least time so far (the LPT rule: the longest
 shard is at most 4/3 of the optimum, and close to the mean when no single test
 dominates). Tests with no recorded duration are then dealt round-robin,
@@ -15,11 +17,22 @@ from sqlalchemy import select
 
 from webapp import stats
 from webapp.extensions import db
+from webapp.models import TestBuild
 from webapp.models import TestCase
 from webapp.models import TestSuite
 
 DEFAULT_WINDOW = 10
 MAX_SHARDS = 1000
+
+
+def finished_window(instance_id, window, branch=None):
+    """The ids of the newest ``window`` finished builds with cases (on ``branch``), newest first."""
+    statement = select(TestBuild.id).where(
+        TestBuild.instance_id == instance_id, TestBuild.finished.is_not(None), TestBuild.cases_total > 0
+    )
+    if branch is not None:
+        statement = statement.where(TestBuild.branch == branch)
+    return db.session.scalars(statement.order_by(TestBuild.number.desc()).limit(window)).all()
 
 
 def latest_tests(build_id):
@@ -80,9 +93,9 @@ def split_tests(instance_id, shards, branch=None, window=DEFAULT_WINDOW):
         "tests": [{"suite", "name", "node_id", "expected_duration"}]}]}``; empty lists when the
         instance has no build (on that branch).
     """
-    builds = stats.window_builds(instance_id, window, branch)
-    tests = latest_tests(builds[0].id) if builds else []
-    durations = median_durations([row.id for row in builds]) if builds else {}
+    builds = finished_window(instance_id, window, branch)
+    tests = latest_tests(builds[0]) if builds else []
+    durations = median_durations(builds) if builds else {}
     lists, totals = balance(tests, durations, shards)
     return {
         "shards": shards,
