@@ -70,8 +70,10 @@ def register_extensions(app):
 def register_blueprints(app):
     """Register the blueprints, error handlers and command-line commands."""
     from webapp import accounts
+    from webapp import action_views
     from webapp import admin
     from webapp import api
+    from webapp import badge_routes
     from webapp import cli
     from webapp import connect
     from webapp import errors
@@ -86,8 +88,10 @@ def register_blueprints(app):
     metrics.init_app(app)
     health.init_app(app)
     views.init_app(app)
+    action_views.init_app(app)
     connect.init_app(app)
     api.init_app(app)
+    badge_routes.init_app(app)
     accounts.init_app(app)
     admin.init_app(app)
     errors.init_app(app)

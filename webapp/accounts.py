@@ -55,6 +55,8 @@ registration_bp = Blueprint("user", __name__, url_prefix="/user")
 
 PUBLIC_ENDPOINTS = frozenset(
     {"auth.login", "auth.reset_request", "auth.reset_confirm", "user.register", "health.healthz", "static",
+     # guarded by the instance's secret badge token instead (webapp/badge_routes.py)
+     "badges.badge",
      # /metrics checks its own bearer token or the scraper's address
      "metrics.metrics"}
 )

@@ -121,6 +121,10 @@ def from_environment(instance_path):
         "OUTBOX_LEASE_SECONDS": int(os.environ.get("GREENBAR_OUTBOX_LEASE_SECONDS", "120")),
         "OUTBOX_BACKOFF_SECONDS": float(os.environ.get("GREENBAR_OUTBOX_BACKOFF_SECONDS", "16")),
         "WORKER_POLL_SECONDS": float(os.environ.get("GREENBAR_WORKER_POLL_SECONDS", "1")),
+        # the longest a quarantine entry may last; entries default to 30 days
+        "QUARANTINE_MAX_DAYS": int(os.environ.get("GREENBAR_QUARANTINE_MAX_DAYS", "90")),
+        # the longest a gate request waits for its build (?wait=S): each wait holds a worker
+        "GATE_MAX_WAIT": int(os.environ.get("GREENBAR_GATE_MAX_WAIT", "60")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": secure_cookies(external_url),

@@ -61,6 +61,8 @@ TestKey = String(32).with_variant(mysql.VARCHAR(32, charset="ascii", collation="
 # builds): BIGINT, except on SQLite, whose INTEGER is 64-bit already and must stay INTEGER to be
 # the rowid that numbers new rows
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# a failure signature's short hash (webapp.signatures), ASCII for the same reasons
+SignatureHash = String(16).with_variant(mysql.VARCHAR(16, charset="ascii", collation="ascii_bin"), "mysql")
 # seconds: MySQL's plain FLOAT is single precision (7 digits), which drifts in summed
 # counters and cuts long durations; SQLite's REAL is already double
 Seconds = Float().with_variant(Double(), "mysql")
@@ -352,6 +354,8 @@ class TestCase(db.Model):
         Index("ix_test_cases_build_status_cover", "build_id", "result_status", "test_key", "duration",
               "is_flaky"),
         Index("ix_test_cases_instance_id_test_key", "instance_id", "test_key", "build_id"),
+        # failure groups of a build or a window of builds, counted from the index alone
+        Index("ix_test_cases_build_signature", "build_id", "signature", "test_key"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -371,6 +375,9 @@ class TestCase(db.Model):
     attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     is_flaky: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     properties: Mapped[list | None] = mapped_column(Properties)
+    # a FAILED or ERROR case's failure signature (webapp.signatures); NULL otherwise
+    signature: Mapped[str | None] = mapped_column(SignatureHash)
+    signature_text: Mapped[str | None] = mapped_column(Text)
 
     suite: Mapped[TestSuite] = relationship(back_populates="cases")
 

@@ -46,6 +46,8 @@ from webapp.models import TestInstance
 from webapp.models import TestSuite
 from webapp.models import test_key
 from webapp.models import utcnow
+from webapp.signatures import FAILING
+from webapp.signatures import signed
 
 CASE_COLUMNS = tuple(column.key for column in TestCase.__table__.columns if column.key != "id")
 # one case row with every column as a parameter: compiled once, whatever the values
@@ -211,7 +213,7 @@ def create_case(suite, build, name, **fields):
     be read with a locking read, which sees it even if it was committed after
     this transaction began.
     """
-    fields = clip_case_text(fields)
+    fields = signed(clip_case_text(fields))
     if fields.get("result_status") and fields.get("finished") is None:
         fields["finished"] = utcnow()
     if fields.get("duration") is None:
@@ -302,7 +304,7 @@ def finish_case(case, result_status, when=None, **fields):
     fields = clip_case_text(fields)
     if fields.get("duration") is None:
         fields["duration"] = elapsed(case.started, finished)
-    values = dict(fields, result_status=result_status, finished=finished)
+    values = signed(dict(fields, result_status=result_status, finished=finished), case)
     deltas = difference(
         case_contribution(result_status, values["duration"], fields.get("is_flaky", False)),
         dict.fromkeys(COUNTERS, 0),
@@ -418,6 +420,8 @@ def update_case(case, **fields):
     fields = clip_case_text(fields)
     if fields.get("result_status") and case.finished is None and "finished" not in fields:
         fields["finished"] = utcnow()
+    if fields.keys() & {"result_status", "message", "details"}:
+        fields = signed(fields, case)
     for name, value in fields.items():
         setattr(case, name, value)
     if "name" in fields:
@@ -496,7 +500,7 @@ def kind_of(item):
 
 CASE_ROW_FIELDS = (
     "name", "started", "finished", "result_status", "duration", "message", "details",
-    "system_out", "system_err", "attempts", "is_flaky", "properties",
+    "system_out", "system_err", "attempts", "is_flaky", "properties", "signature", "signature_text",
 )
 # what a case row holds when the INSERT leaves a field out (the rest default to NULL)
 ROW_DEFAULTS = {"attempts": 1, "is_flaky": False}
@@ -520,13 +524,17 @@ def add_cases(suite, build, cases, pipe=None):
     transaction, exactly as if each case had been created on its own; they are
     bumped first, like every case write (see the module doc).
 
-    :param cases: mappings with ``name`` and any of :data:`CASE_ROW_FIELDS`.
+    :param cases: mappings with ``name`` and any of :data:`CASE_ROW_FIELDS`; failing
+        ones get their failure signature added.
     :param pipe: an :class:`webapp.mysql_writes.InsertPipe` that sends the INSERT while
         the caller goes on; it is drained before the counters are bumped, so the
         connection is never used by two threads at once.
     """
     if not cases:
         return
+    for case in cases:
+        if case.get("result_status") in FAILING:
+            signed(case)
     fields = batch_fields(cases)
     shared = shared_times(cases, fields)
     fields = [field for field in fields if field not in shared]

@@ -18,8 +18,11 @@ next, a build page and its changes panel, a suite page, and one test's history
 (the case page); then the JSON statistics endpoints. Targets (issue 4):
 instance 150 ms, build 100 ms, suite 100 ms, test history 50 ms. Issue 13 adds
 the test search (API 100 ms; the instance page with a search, 150 ms) and the
-build status filter on a separate instance's build of 100,000 cases (100 ms). The scratch
-database is dropped at the end.
+build status filter on a separate instance's build of 100,000 cases (100 ms).
+Then the reads of issue 16: a build's failure groups 100 ms, the top failure causes
+over 30 builds 150 ms, the gate 100 ms, a badge 20 ms (the failing cases are
+signed with webapp.signatures after the bulk load, as the migration would).
+The scratch database is dropped at the end.
 """
 
 import argparse
@@ -37,11 +40,13 @@ from tests.benchmarks.server_time import time_get
 from tests.conftest import create_scratch_mysql
 from tests.conftest import drop_scratch_mysql
 from tests.conftest import mysql_unavailable_reason
+from webapp import badges
 from webapp import create_app
 from webapp import results
 from webapp.extensions import db
 from webapp.models import User
 from webapp.models import test_key
+from webapp.signatures import signature_for
 
 BUILDS, SUITES, CASES_PER_SUITE = 1000, 10, 100
 CHUNK_BUILDS = 50
@@ -195,6 +200,7 @@ def load(app):
             with db.engine.begin() as connection:
                 connection.execute(sa.text(CASES_SQL.format(builds=BUILDS)),
                                    dict(params, first=first, last=first + CHUNK_BUILDS - 1))
+        sign_failures(instance_id)
         big = {"instance": load_big_build()}
         with db.engine.begin() as connection:
             for counted in (params, big):
@@ -226,6 +232,31 @@ def load_big_build():
     return instance_id
 
 
+def sign_failures(instance_id):
+    """Give the bulk-loaded failing cases their failure signatures, as every write path would."""
+    with db.engine.begin() as connection:
+        rows = connection.execute(sa.text(
+            "SELECT id, message, details FROM test_cases "
+            "WHERE instance_id = :i AND result_status IN ('FAILED', 'ERROR')"
+        ), {"i": instance_id}).all()
+        signed = []
+        for row in rows:
+            digest, text = signature_for(row.message, row.details)
+            signed.append({"id": row.id, "sig": digest, "text": text})
+        connection.execute(
+            sa.text("UPDATE test_cases SET signature = :sig, signature_text = :text WHERE id = :id"), signed
+        )
+
+
+def badge_token(instance_id):
+    """The instance's badge token, made on first use (a --reuse database may lack it)."""
+    stored = badges.token_for(instance_id)
+    if stored is None:
+        stored = badges.rotate_token(instance_id, db.session.execute(sa.select(User)).scalars().first())
+        db.session.commit()
+    return stored.token
+
+
 def targets(app, instance_id):
     """(label, path, target ms) of every page and endpoint to time."""
     with app.app_context():
@@ -242,6 +273,7 @@ def targets(app, instance_id):
             "SELECT b.instance_id, b.id FROM test_builds b JOIN test_instances i ON i.id = b.instance_id"
             " WHERE i.name = 'hundred-k'"
         )).one()
+        token = badge_token(instance_id)
         db.session.remove()
     api = f"/api/test-instance/{instance_id}"
     big_api = f"/api/test-instance/{big_instance}/test-build/{big}"
@@ -267,6 +299,12 @@ def targets(app, instance_id):
         ("  sorted by duration", f"/builds/{big}?status=SKIPPED&sort=-duration", 100),
         ("API SKIPPED cases by -duration, 100k build",
          f"{big_api}/cases/?result_status=SKIPPED&ordering=-duration", 100),
+        ("build failure groups + gate panel", f"/builds/{newest}/failures?partial=1", 100),
+        ("API build failure groups", f"{api}/test-build/{newest}/failure-groups/", 100),
+        ("API top failure causes (30 builds)", f"{api}/failure-groups/", 150),
+        ("API gate (newest)", f"{api}/test-build/{newest}/gate/", 100),
+        ("API split (4 shards, 10 builds)", f"{api}/split/?shards=4", None),
+        ("badge (status, no session)", f"/badges/{instance_id}/{token}/status.svg", 20),
     ]
 
 
@@ -282,9 +320,11 @@ def logged_in_client(app):
 def time_all(app, instance_id, repeat):
     """Print the median and worst server time of every target."""
     client = logged_in_client(app)
+    # badges are read by strangers (a README's images): timed without a session, as they are served
+    anonymous = app.test_client()
     print(f"{'page':42} {'median ms':>9} {'max ms':>8} {'target':>7}")
     for label, path, target in targets(app, instance_id):
-        timings, _ = time_get(client, path, repeat)
+        timings, _ = time_get(anonymous if path.startswith("/badges/") else client, path, repeat)
         median = statistics.median(timings)
         verdict = "" if target is None else f"{target:>5} {'ok' if median <= target else 'MISSED'}"
         print(f"{label:42} {median:9.1f} {max(timings):8.1f} {verdict}", flush=True)

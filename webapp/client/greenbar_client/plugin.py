@@ -34,6 +34,8 @@ from greenbar_client.config import SETTINGS
 from greenbar_client.config import ConfigError
 from greenbar_client.config import resolve
 
+# --greenbar-quarantine and --greenbar-shard (act_plugin.py) come with this plugin
+pytest_plugins = ["greenbar_client.act_plugin"]
 BATCH_SIZE = 500
 SUITE_NAME_LIMIT = 255
 CASE_NAME_LIMIT = 512
