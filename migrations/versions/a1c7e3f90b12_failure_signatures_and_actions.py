@@ -8,7 +8,7 @@ table is never locked as a whole for long. The downgrade drops the columns
 and the tables.
 
 Revision ID: a1c7e3f90b12
-Revises: 748b7efd5a74
+Revises: e5f6a7b8c9d0
 Create Date: 2026-12-04 17:20:00.000000
 
 """
@@ -20,7 +20,7 @@ from webapp.signatures import signature_for
 
 # revision identifiers, used by Alembic.
 revision = 'a1c7e3f90b12'
-down_revision = '748b7efd5a74'
+down_revision = 'e5f6a7b8c9d0'
 branch_labels = None
 depends_on = None
 
