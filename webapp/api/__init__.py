@@ -263,30 +263,13 @@ declare(
     document=bt.DOCUMENT,
 )
 
-# acting on results: failure groups and triage, quarantine, gate, split (webapp/api/actions.py)
-SIGNATURE = INSTANCE + "failure-groups/<string(length=16):signature>/label/"
-QUARANTINE = INSTANCE + "quarantine/"
-add_route(BUILD + "failure-groups/", "build_failure_groups", act.build_failure_groups, ["GET"])
-add_route(INSTANCE + "failure-groups/", "instance_failure_groups", act.instance_failure_groups, ["GET"])
-add_route(SIGNATURE, "failure_label", act.read_label, ["GET"])
-add_route(SIGNATURE, "failure_label_put", act.put_label, ["PUT"])
-add_route(SIGNATURE, "failure_label_delete", act.delete_label, ["DELETE"])
-add_route(QUARANTINE, "quarantine", act.list_quarantine, ["GET"])
-add_route(QUARANTINE, "quarantine_create", act.create_quarantine, ["POST"])
-add_route(QUARANTINE + ID.format("entry_id"), "quarantine_delete", act.delete_quarantine, ["DELETE"])
-add_route(INSTANCE + "gate/", "gate_rules", act.read_rules, ["GET"])
-add_route(INSTANCE + "gate/", "gate_rules_put", act.put_rules, ["PUT"])
-add_route(BUILD + "gate/", "build_gate", act.build_gate, ["GET"])
-add_route(INSTANCE + "split/", "split", act.split_tests, ["GET"])
-add_route(INSTANCE + "badge-token/", "badge_token", act.rotate_badge_token, ["POST"])
-# deletes that are a maintainer's everyday work, not an admin's clean-up
-MAINTAINER_DELETES = frozenset(
-    f"api.{name}{alias}" for name in ("failure_label_delete", "quarantine_delete") for alias in ("", "_alias")
-)
+# acting on results (webapp/api/actions.py): failure groups and triage, quarantine, gate, split, badges;
+# maintainers remove labels and quarantine entries (an everyday DELETE, not an admin's clean-up)
+ACTION_ENDPOINTS = act.declare_all(bp, INSTANCE, BUILD)
 # the client package for pip (webapp/api/client.py); any role may fetch it
 bp.add_url_rule("/client/<filename>", "client_download", cl.download, methods=["GET"])
 # attachments and subscriptions (webapp/api/files.py); maintainers manage subscriptions, reading included
-MAINTAINER_ENDPOINTS = files.declare_all(bp, CASE, INSTANCE)
+MAINTAINER_ENDPOINTS = files.declare_all(bp, CASE, INSTANCE) | ACTION_ENDPOINTS
 
 # the document of all of the above (webapp/api/openapi.py); it needs credentials like the rest
 bp.add_url_rule("/openapi.json", "openapi", openapi.serve, methods=["GET"])

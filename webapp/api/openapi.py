@@ -23,8 +23,7 @@ from webapp.api.schema import strip_titles
 ROLE_NOTE = "Any role reads; maintainer and admin write; only admin deletes."
 REF = "#/components/schemas/{model}"
 # werkzeug's <int:x> and <string(length=32):x> become OpenAPI's {x}
-CONVERTER = re.compile(r"<(?:([a-z]+)(?:\([^)]*\))?:)?([a-z_]+)>")
-PATH_SCHEMAS = {"int": "ID", "string": {"type": "string", "pattern": "^[^/]{32}$"}}
+CONVERTER = re.compile(r"<(?:([a-z]+)(?:\(length=([0-9]+)\))?:)?([a-z_]+)>")
 ERROR_TEXT = {
     400: "The input is not valid; `fields` says what is wrong with each field.",
     401: 'No valid credentials. Carries `WWW-Authenticate: Basic realm="Greenbar"`.',
@@ -87,13 +86,12 @@ def path_of(rule, id_schema):
             "name": name,
             "in": "path",
             "required": True,
-            "schema": id_schema
-            if PATH_SCHEMAS.get(kind or "string") == "ID"
-            else PATH_SCHEMAS[kind or "string"],
+            # a string of the rule's length (a test key, a failure signature)
+            "schema": id_schema if kind == "int" else {"type": "string", "pattern": f"^[^/]{{{length}}}$"},
         }
-        for kind, name in CONVERTER.findall(rule)
+        for kind, length, name in CONVERTER.findall(rule)
     ]
-    return "/api" + CONVERTER.sub(r"{\2}", rule), parameters
+    return "/api" + CONVERTER.sub(r"{\3}", rule), parameters
 
 
 def query_parameters(model):
