@@ -20,7 +20,10 @@ from webapp.api.declare import OPERATIONS
 from webapp.api.schema import DocumentSchema
 from webapp.api.schema import strip_titles
 
-ROLE_NOTE = "Any role reads; maintainer and admin write; only admin deletes."
+ROLE_NOTE = (
+    "Any role reads; maintainer and admin write; only admin deletes instances, builds, suites and cases. "
+    "Subscriptions, triage labels and quarantine entries are a maintainer's to manage."
+)
 REF = "#/components/schemas/{model}"
 # werkzeug's <int:x> and <string(length=32):x> become OpenAPI's {x}
 CONVERTER = re.compile(r"<(?:([a-z]+)(?:\(length=([0-9]+)\))?:)?([a-z_]+)>")
