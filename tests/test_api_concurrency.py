@@ -18,8 +18,8 @@ from tests.factories import make_build
 from tests.factories import make_instance
 from tests.factories import make_suite
 from webapp import results
+from webapp.domain import STATUSES
 from webapp.extensions import db
-from webapp.models import STATUSES
 from webapp.models import TestBuild
 from webapp.models import TestCase
 from webapp.models import TestSuite
