@@ -9,6 +9,7 @@ Revises: 748b7efd5a74
 Create Date: 2026-12-04 17:20:00.000000
 
 """
+
 from alembic import op
 import sqlalchemy as sa
 
