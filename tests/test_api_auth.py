@@ -177,7 +177,7 @@ def test_maintainer_writes_but_never_deletes(app, client, token_auth, ids):
     assert len(deletes) == 8
     for rule in deletes:
         assert client.delete(url_for_rule(app, rule, ids), headers=maintainer).status_code == 403
-    case_url = url_for_rule(app, app.url_map._rules_by_endpoint["api.case_finish"][0], ids)
+    case_url = url_for_rule(app, app.url_map._rules_by_endpoint["api.finishCase"][0], ids)
     assert client.post(case_url, json={"result_status": "SUCCESS"}, headers=maintainer).status_code == 200
     instance = client.post(LIST, json={"name": "by ci"}, headers=maintainer)
     assert instance.status_code == 201

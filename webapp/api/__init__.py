@@ -189,88 +189,32 @@ declare(
     errors=IMPORT_ERRORS,
     document=imp.DOCUMENT,
 )
-# statistics (webapp/api/statistics.py)
-declare(
-    BUILD + "summary/",
-    "GET",
-    st.build_summary,
-    "buildSummary",
-    "Counts per status, pass rate and durations of a build",
-    reply=m.BuildSummary,
-    errors=(404,),
-)
-declare(
-    BUILD + "diff/",
-    "GET",
-    st.build_diff,
-    "buildDiff",
-    "New failures, fixed, still failing, new and removed tests against another build",
-    query=m.DiffQuery,
-    reply=m.BuildDiff,
-)
-declare(
-    INSTANCE + "trend/",
-    "GET",
-    st.trend,
-    "trend",
-    "Pass rate and duration of the newest builds, oldest first",
-    query=m.TrendQuery,
-    reply=m.Trend,
-)
-declare(
-    INSTANCE + "top-failing/",
-    "GET",
-    st.top_failing,
-    "topFailing",
-    "Tests that failed most often",
-    query=m.WindowQuery,
-    reply=m.Windowed,
-)
-declare(
-    INSTANCE + "slowest/",
-    "GET",
-    st.slowest,
-    "slowest",
-    "Tests with the highest median duration",
-    query=m.WindowQuery,
-    reply=m.Windowed,
-)
-declare(
-    INSTANCE + "flaky/",
-    "GET",
-    st.flaky,
-    "flaky",
-    "Tests with the highest flaky score",
-    query=m.WindowQuery,
-    reply=m.Windowed,
-)
-declare(
-    INSTANCE + "regressions/",
-    "GET",
-    st.regressions,
-    "regressions",
-    "Tests of a build markedly slower than their recent median",
-    query=m.RegressionsQuery,
-    reply=m.Regressions,
-)
-declare(
-    INSTANCE + "test-history/",
-    "GET",
-    st.find_test,
-    "findTest",
-    "A test's history found by suite and case name",
-    query=m.FindTestQuery,
-    reply=m.TestHistory,
-)
-declare(
-    INSTANCE + "test-history/<string(length=32):test_key>/",
-    "GET",
-    st.test_history,
-    "testHistory",
-    "A test's results across builds, newest first",
-    query=m.HistoryQuery,
-    reply=m.TestHistory,
-)
+# statistics (webapp/api/statistics.py): (path, view, operation id, summary, query, reply)
+HISTORY = INSTANCE + "test-history/"
+STATISTICS = [
+    (BUILD + "summary/", st.build_summary, "buildSummary",
+     "Counts per status, pass rate and durations of a build", None, m.BuildSummary),
+    (BUILD + "diff/", st.build_diff, "buildDiff",
+     "New failures, fixed, still failing, new and removed tests against another build",
+     m.DiffQuery, m.BuildDiff),
+    (INSTANCE + "trend/", st.trend, "trend",
+     "Pass rate and duration of the newest builds, oldest first", m.TrendQuery, m.Trend),
+    (INSTANCE + "top-failing/", st.top_failing, "topFailing", "Tests that failed most often",
+     m.WindowQuery, m.Windowed),
+    (INSTANCE + "slowest/", st.slowest, "slowest", "Tests with the highest median duration",
+     m.WindowQuery, m.Windowed),
+    (INSTANCE + "flaky/", st.flaky, "flaky", "Tests with the highest flaky score", m.WindowQuery, m.Windowed),
+    (INSTANCE + "regressions/", st.regressions, "regressions",
+     "Tests of a build markedly slower than their recent median", m.RegressionsQuery, m.Regressions),
+    (HISTORY, st.find_test, "findTest", "A test's history found by suite and case name",
+     m.FindTestQuery, m.TestHistory),
+    (HISTORY + "<string(length=32):test_key>/", st.test_history, "testHistory",
+     "A test's results across builds, newest first", m.HistoryQuery, m.TestHistory),
+]
+for path, view, operation_id, summary, query, reply in STATISTICS:
+    # without a query string there is nothing to be a 400 about
+    declare(path, "GET", view, operation_id, summary, query=query, reply=reply,
+            errors=None if query else (404,))
 
 # attachments and subscriptions (webapp/api/files.py); maintainers manage subscriptions, reading included
 MAINTAINER_ENDPOINTS = files.declare_all(bp, CASE, INSTANCE)

@@ -309,8 +309,8 @@ class BuildRef(Sparse):
 StatusCounts = create_model("StatusCounts", __base__=Reply, **dict.fromkeys(domain.STATUSES, (Count, ...)))
 
 
-class BuildSummary(Sparse):
-    """Counts per status, pass rate, durations and suite count of a build."""
+class BuildFigures(Sparse):
+    """A build with its pass rate and durations, as the statistics give it."""
 
     id: Ref
     number: int
@@ -319,13 +319,18 @@ class BuildSummary(Sparse):
     revision: str | None = None
     started: TimeOut = None
     finished: TimeOut = None
+    pass_rate: Number
+    duration: Number = None
+    elapsed: Number = None
+
+
+class BuildSummary(BuildFigures):
+    """Counts per status, pass rate, durations and suite count of a build."""
+
     counts: StatusCounts
     cases_total: Count
     pending: Count | None = None
     flaky: Count | None = None
-    pass_rate: Number
-    duration: Number = None
-    elapsed: Number = None
     suites_total: Count | None = None
     status: Status | None
 
@@ -364,19 +369,9 @@ class BuildDiff(Sparse):
     removed_tests: list[DiffItem]
 
 
-class TrendPoint(Sparse):
+class TrendPoint(BuildFigures):
     """One build of a trend."""
 
-    id: Ref
-    number: int
-    name: str | None = None
-    branch: str | None = None
-    revision: str | None = None
-    started: TimeOut = None
-    finished: TimeOut = None
-    pass_rate: Number
-    duration: Number = None
-    elapsed: Number = None
     cases_total: Count
     passed: Count | None = None
     failed: Count | None = None
