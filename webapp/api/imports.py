@@ -178,6 +178,10 @@ def queue_into(build, new_build=False):
             "that queues an import)",
             {"attachment": "not taken by a queued import"},
         )
+    for label, stream, _ in uploaded():
+        if not stream.read(1):
+            raise ValidationError(f"{label}: the report is empty", {"report": "empty"})
+        stream.seek(0)
     job = import_jobs.queue_import(build, uploaded(), current_user.id, g.get("request_id", ""), new_build)
     import_queue.from_config(current_app.config).enqueue(job)
     return 202, reply_json(m.ImportJob, job_json(job))
