@@ -25,11 +25,14 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt ansible/requiremen
 	touch $@ $(VENV)/.runtime-installed
 
 ## run: set up the venv, migrate the SQLite database, bootstrap it once, serve on :5000
-# with the background worker (mail, webhooks) beside gunicorn, stopped with it
+# with the background worker (mail, webhooks, queued imports) beside gunicorn, stopped with it;
+# gunicorn's two workers and the worker add up their /metrics figures in instance/metrics
 run: $(VENV)/.runtime-installed
 	$(FLASK) db upgrade
 	$(FLASK) bootstrap
+	rm -rf instance/metrics && mkdir -p instance/metrics
 	export GREENBAR_EXTERNAL_URL=$${GREENBAR_EXTERNAL_URL:-http://$(RUN_BIND)}; \
+	export PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/instance/metrics; \
 	$(FLASK) worker & trap 'kill $$! 2>/dev/null' EXIT; \
 	$(BIN)/gunicorn --bind $(RUN_BIND) --workers 2 --threads 4 --worker-class gthread wsgi:app
 

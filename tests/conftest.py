@@ -9,7 +9,6 @@ import base64
 import contextlib
 import functools
 import os
-import subprocess
 import uuid
 
 import pymysql
@@ -273,28 +272,17 @@ def auth(app, client):
 
 @pytest.fixture(scope="session")
 def moto_url(tmp_path_factory):
-    """A local moto server on 127.0.0.1 for S3, SES, SQS and CloudWatch; boto3 is pointed at it."""
-    from tests.infra.conftest import free_port
-    from tests.infra.conftest import moto_answers
-    from tests.infra.conftest import require_program
-    from tests.infra.conftest import stop_process
-    from tests.infra.conftest import wait_until
+    """One local moto server on 127.0.0.1 for S3, SES, SQS and CloudWatch; boto3 is pointed at it."""
+    from tests.aws_local import FAKE_CREDENTIALS
+    from tests.aws_local import moto_server
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with log.open("w") as output:
-        process = subprocess.Popen([require_program("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                                   stdout=output, stderr=output)
-    wait_until(lambda: moto_answers(url), 30, "moto_server to answer")
-    aws = {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
-    saved = {name: os.environ.get(name) for name in aws}
-    os.environ.update(aws)
-    yield url
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    stop_process(process)
+    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
+        aws = dict(FAKE_CREDENTIALS, AWS_ENDPOINT_URL=url)
+        saved = {name: os.environ.get(name) for name in aws}
+        os.environ.update(aws)
+        yield url
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -160,7 +160,7 @@ def test_password_is_hashed_slowly_once_then_remembered(app, client, monkeypatch
 
 
 def test_viewer_reads_everything_and_writes_nothing(app, client, token_auth, ids):
-    """Every GET of the API answers a viewer; every write is a 403, on every endpoint."""
+    """Every GET of the API answers a viewer (but subscriptions, a maintainer's); every write is a 403."""
     viewer = token_auth("viewer")
     rules = api_rules(app)
     assert len(rules) >= 66

@@ -16,7 +16,6 @@ from sqlalchemy import func
 from sqlalchemy import select
 
 from tests.aws_local import aws_environment
-from tests.aws_local import moto_server
 from tests.conftest import ApiActions
 from tests.factories import make_build
 from tests.factories import make_case
@@ -217,13 +216,6 @@ def test_gc_spares_young_orphans(app):
 # S3 through a local moto server
 
 
-@pytest.fixture(scope="module")
-def moto_url(tmp_path_factory):
-    """A moto server for this module."""
-    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
-        yield url
-
-
 @pytest.fixture
 def s3_app(mysql_app, moto_url, monkeypatch):
     """The MySQL app storing attachments in a fresh moto bucket under a prefix."""
@@ -290,3 +282,12 @@ def test_s3_download_redirects_to_a_presigned_url_with_safe_headers(s3_app):
     with urllib.request.urlopen(response.headers["Location"], timeout=5) as fetched:
         assert fetched.read() == HTML
         assert fetched.headers["Content-Disposition"].startswith("attachment;")
+
+
+def test_thumbnails_on_s3_are_allowed_by_the_pages_policy(s3_app):
+    """A thumbnail redirects to the bucket: the page's CSP lets images load from there, and only there."""
+    policy = s3_app.test_client().get("/auth/login").headers["Content-Security-Policy"]
+    [images] = [part for part in policy.split("; ") if part.startswith("img-src")]
+    origin = s3_app.extensions["greenbar_storage"].image_origin
+    assert origin.startswith("http://127.0.0.1:")
+    assert images == f"img-src 'self' data: {origin}"

@@ -55,6 +55,25 @@ EXEMPT = {
     ),
     ("docs/deploy-aws.md", "ansible-playbook deploy.yml -e deploy_revision=<previous tag or commit>"),
     (
+        "docs/clients.md",
+        'pip install "https://$GREENBAR_USER:$GREENBAR_TOKEN@greenbar.example.com/api/client/'
+        'greenbar_client-0.1.0-py3-none-any.whl"',
+    ),
+    (
+        "docs/clients.md",
+        'greenbar upload PATH...        # files, folders, globs ("reports/**/*.xml"); .gz allowed',
+    ),
+    ("docs/clients.md", "# a new build from a report (build fields as query parameters)"),
+    ("docs/files-and-messages.md", "curl -u ci:TOKEN -F file=@screenshot.png -F file=@browser.log \\"),
+    (
+        "docs/files-and-messages.md",
+        'curl -u ci:TOKEN -F file=@junit.xml -F "attachment=@shots/login.png;filename=shots/login.png" \\',
+    ),
+    (
+        "docs/files-and-messages.md",
+        "aws sesv2 put-account-details --production-access-enabled --mail-type TRANSACTIONAL \\",
+    ),
+    (
         "docs/testing.md",
         "ansible-playbook deploy.yml -e deploy_revision=v1.0.0 -e aws_stack_ami_id=<a moto image> \\",
     ),

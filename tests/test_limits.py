@@ -10,6 +10,7 @@ from tests.conftest import empty_all_tables
 from tests.conftest import settings_for
 from tests.factories import make_user
 from webapp import create_app
+from webapp import worker
 from webapp.extensions import db
 
 LIMIT = 10
@@ -167,16 +168,20 @@ def test_limits_off_when_disabled(app):
 
 
 @pytest.fixture
-def mails_to(caplog, monkeypatch):
+def mails_to(caplog, monkeypatch, request):
     """Return ``count(address)``: how many mails the log backend wrote to that address so far.
 
-    The session's migration runs alembic's ``fileConfig``, which disables
-    ``webapp.mail``'s logger; switch it back on.
+    Mail leaves through the outbox, so each count lets the worker send what is
+    waiting first. The session's migration runs alembic's ``fileConfig``, which
+    disables ``webapp.mail``'s logger; switch it back on.
     """
     monkeypatch.setattr(logging.getLogger("webapp.mail"), "disabled", False)
     caplog.set_level(logging.WARNING, logger="webapp.mail")
+    app = request.getfixturevalue("limited_app" if "limited_app" in request.fixturenames else "app")
 
     def count(address):
+        with app.app_context():
+            worker.drain()
         return sum(f"To: {address}\n" in record.getMessage() for record in caplog.records)
 
     return count

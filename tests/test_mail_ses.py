@@ -6,7 +6,6 @@ import pytest
 from sqlalchemy import select
 
 from tests.aws_local import aws_environment
-from tests.aws_local import moto_server
 from tests.aws_local import reset
 from tests.aws_local import sent_emails
 from tests.factories import make_user
@@ -17,13 +16,6 @@ from webapp.models_messages import OutboxMessage
 
 SENDER = "greenbar@example.test"
 RESET_PATH = re.compile(r"http://localhost(/auth/reset/[^\s]+)")
-
-
-@pytest.fixture(scope="module")
-def moto_url(tmp_path_factory):
-    """A moto server for this module."""
-    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
-        yield url
 
 
 @pytest.fixture

@@ -172,7 +172,7 @@ def test_new_failures_reach_webhook_and_mail(app, receiver, caplog, monkeypatch)
     assert len(delivery["delivery"]) == 36
     [group] = delivery["body"]["new_failures"]
     assert [(test["name"], test["url"]) for test in group["tests"]] == [
-        ("b", f"http://localhost:5000/cases/{case_id}")
+        ("b", f"{app.config['EXTERNAL_URL']}/cases/{case_id}")
     ]
     assert delivery["body"]["build"]["id"] == build_id
     mails = [record.getMessage() for record in caplog.records if "To: qa@example.test" in record.getMessage()]

@@ -123,3 +123,41 @@ def test_only_admins_read_the_log(app, client, auth):
     page = client.get("/admin/oplog/?search=listed")
     assert page.status_code == 200
     assert "listed-target" in page.text
+
+
+def test_api_imports_batches_and_deletes_are_recorded(app, api, token_auth):
+    with app.app_context():
+        instance_id = make_instance("logged").id
+    api.headers = {**api.headers, "X-Request-ID": "req-42"}
+    imported = api.post(f"/api/test-instance/{instance_id}/import/", data=REPORT, headers=XML).get_json()
+    build_id = imported["build"]["id"]
+    batch = {"results": [{"suite": "s", "name": "t", "result_status": "SUCCESS"}]}
+    assert (
+        api.post(f"/api/test_instance/{instance_id}/test_build/{build_id}/results/", json=batch).status_code
+        == 200
+    )
+    admin = token_auth("admin")
+    assert (
+        api.client.delete(
+            f"/api/test-instance/{instance_id}/test-build/{build_id}/", headers=admin
+        ).status_code
+        == 204
+    )
+    with app.app_context():
+        rows = db.session.scalars(sa.select(OperationRecord).order_by(OperationRecord.id)).all()
+        logged = [(row.action, row.username, row.instance_id, row.build_id, row.request_id) for row in rows]
+        counts = [json.loads(row.counts)["total"] if row.counts else None for row in rows]
+    assert logged == [
+        ("importNewBuild", "maintainer-user", instance_id, build_id, "req-42"),
+        ("addResults", "maintainer-user", instance_id, build_id, "req-42"),
+        ("deleteBuild", "admin-token-user", instance_id, build_id, ""),
+    ]
+    assert counts == [5, 1, None]
+
+
+def test_a_refused_write_is_not_recorded(app, api):
+    with app.app_context():
+        instance_id = make_instance("refused").id
+    refused = api.post(f"/api/test-instance/{instance_id}/import/", data=b"<not-junit/>", headers=XML)
+    assert refused.status_code == 400
+    assert records(app) == []

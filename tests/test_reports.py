@@ -124,9 +124,9 @@ def test_api_diff_uses_the_same_base_and_honours_base(app, api, branches):
     chosen = api.get(f"{url}?base={ids[4]}").get_json()
     assert (chosen["base"]["id"], chosen["base_reason"]) == (ids[4], "chosen")
     assert [item["name"] for item in chosen["new_failures"]] == ["u"]
-    refused = api.get(f"{url}?base={other}")
-    assert refused.status_code == 400
-    assert refused.get_json()["error"]["fields"] == {"base": "no such build in this instance"}
+    # another instance's build is no build of this one: 404, as for any missing item; a non-number is a 400
+    assert api.get(f"{url}?base={other}").status_code == 404
+    assert api.get(f"{url}?base=abc").get_json()["error"]["fields"] == {"base": "must be an integer"}
 
 
 def test_new_failures_and_failing_since(app, branches):

@@ -136,7 +136,7 @@ def test_history_by_key_and_by_name(app, api, history):
         ("/api/test-instance/{gone}/trend/", 404),
         ("/api/test-instance/{gone}/flaky/", 404),
         ("/api/test-instance/{i}/test-build/999999/summary/", 404),
-        ("/api/test-instance/{i}/test-build/{b}/diff/?base=999999", 400),
+        ("/api/test-instance/{i}/test-build/{b}/diff/?base=999999", 404),
         ("/api/test-instance/{i}/top-failing/?builds=0", 400),
         ("/api/test-instance/{i}/top-failing/?builds=x", 400),
         ("/api/test-instance/{i}/slowest/?top=1000", 400),

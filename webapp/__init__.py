@@ -34,7 +34,7 @@ def create_app(test_config=None):
     app.config.from_mapping(config.from_environment(app.instance_path))
     if test_config is not None:
         app.config.from_mapping(test_config)
-    # items read in the order the serializers write them: id first, counters last
+    # JSON keeps the order it was built in: the error envelope and the OpenAPI document read top-down
     app.json.sort_keys = False
     # the client address and scheme from PROXY_HOPS proxies (0: believe no forwarded header);
     # never the host, which a client could choose (mailed links use EXTERNAL_URL)

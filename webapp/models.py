@@ -37,7 +37,7 @@ from webapp.domain import CASE_NAME_LIMIT
 from webapp.domain import NAME_LIMIT
 from webapp.domain import RAN
 from webapp.domain import STATUS_COUNTER
-from webapp.domain import STATUSES  # noqa: F401 (webapp.api still takes it from here)
+from webapp.domain import STATUSES  # noqa: F401 (other branches still import it from here; take it from domain)
 from webapp.domain import URL_LIMIT
 from webapp.domain import USERNAME_LIMIT
 from webapp.domain import WORST_FIRST

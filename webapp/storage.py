@@ -12,6 +12,7 @@ can be limited to that prefix. This is the only module that imports boto3 for
 storage.
 """
 
+import functools
 import os
 import shutil
 from datetime import datetime
@@ -103,6 +104,15 @@ class S3Storage:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.client = client or make_s3_client()
+
+    @functools.cached_property
+    def image_origin(self):
+        """Where presigned downloads point (scheme and host): thumbnails load from there."""
+        url = self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": self.full_key("origin")}, ExpiresIn=60
+        )
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     def full_key(self, key):
         """The S3 key of ``key``: the prefix, then the key."""

@@ -9,6 +9,7 @@ Revises: b3c1f0a2d9e4
 Create Date: 2026-12-04 17:20:00.000000
 
 """
+
 from alembic import op
 import sqlalchemy as sa
 

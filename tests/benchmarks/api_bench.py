@@ -54,8 +54,8 @@ from tests.benchmarks.processes import cpu_seconds
 from tests.benchmarks.processes import database_pids
 from webapp import create_app
 from webapp import results
+from webapp.domain import STATUSES
 from webapp.extensions import db
-from webapp.models import STATUSES
 from webapp.models import TestBuild
 from webapp.models import TestCase
 from webapp.models import TestSuite

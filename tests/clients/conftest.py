@@ -48,6 +48,7 @@ class Server:
             DATABASE_URL=database_url,
             SECRET_KEY="client-tests",
             GREENBAR_INSTANCE_PATH=str(root),
+            GREENBAR_EXTERNAL_URL=self.url,
             GREENBAR_GUNICORN_BIND=f"127.0.0.1:{self.port}",
             GREENBAR_GUNICORN_WORKERS="2",
             GREENBAR_GUNICORN_THREADS="4",

@@ -17,7 +17,7 @@ def test_a_number_at_the_column_limit_is_refused(app, api):
         instance_id = make_instance().id
     response = api.post(f"/api/test-instance/{instance_id}/test-build/", json={"number": 2**31 - 1})
     assert response.status_code == 400
-    assert response.get_json()["error"]["fields"] == {"number": f"must be between 1 and {MAX_BUILD_NUMBER}"}
+    assert response.get_json()["error"]["fields"] == {"number": f"must be at most {MAX_BUILD_NUMBER}"}
 
 
 def test_the_next_auto_number_after_the_highest_allowed_one_is_a_409(app, api):

@@ -20,6 +20,7 @@ from pydantic import ValidationError as PydanticError
 from webapp import batch
 from webapp import domain
 from webapp import imports
+from webapp.api.declare import record_operation
 from webapp.api.declare import reply_json
 from webapp.api.imports import IDEMPOTENCY_KEY_LIMIT
 from webapp.api.imports import idempotency_key
@@ -120,6 +121,7 @@ def add_results(instance_id, build_id, body):
 
     def produce():
         counts = batch.store(get_build(instance_id, build_id), body.results)
+        record_operation("addResults", instance_id, build_id, counts.get("cases"))
         return 200, reply_json(BatchReply, counts)
 
     status, text, replayed = imports.idempotent(current_user.id, key, key and fingerprint(), produce)

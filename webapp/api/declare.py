@@ -16,11 +16,14 @@ import time
 
 from flask import Response
 from flask import current_app
+from flask import g
 from flask import request
+from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import BadRequest
 
+from webapp import oplog
 from webapp.exceptions import ValidationError
 from webapp.extensions import db
 
@@ -38,6 +41,7 @@ class Operation:
     :param reply: the model the view's result is written through; None for a 204.
     :param errors: the error statuses it may answer besides 401.
     :param document: extra OpenAPI operation fields (parameters, a non-JSON request body).
+    :param recorded: whether a successful call goes into the operation log (every DELETE does).
     """
 
     rule: str
@@ -50,6 +54,7 @@ class Operation:
     status: int
     errors: tuple
     document: dict
+    recorded: bool = False
 
 
 OPERATIONS = []
@@ -69,10 +74,12 @@ def operation(
     status=200,
     errors=(),
     document=None,
+    recorded=False,
 ):
     """Declare ``view`` as ``method rule`` (and its underscore alias) on blueprint ``bp``."""
     declared = Operation(
-        rule, method, operation_id, summary, body, query, reply, status, tuple(errors), document or {}
+        rule, method, operation_id, summary, body, query, reply, status, tuple(errors), document or {},
+        recorded or method == "DELETE",
     )
     handler = handle(declared, view)
     if method != "GET":
@@ -100,11 +107,21 @@ def handle(declared, view):
             answer = Response(
                 reply_json(declared.reply, result), declared.status, mimetype="application/json"
             )
+        if declared.recorded:
+            record_operation(declared.operation_id, path.get("instance_id"), path.get("build_id"))
         if declared.method != "GET":
             db.session.commit()
         return answer
 
     return handler
+
+
+def record_operation(action, instance_id=None, build_id=None, counts=None):
+    """Put this call into the operation log, in the transaction it is about to commit."""
+    oplog.record(
+        action, user=current_user, instance_id=instance_id, build_id=build_id, target=request.path,
+        counts=counts, request_id=g.get("request_id", ""),
+    )
 
 
 def reply_json(model, result):

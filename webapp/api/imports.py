@@ -21,6 +21,7 @@ from webapp import import_queue
 from webapp import imports
 from webapp import results
 from webapp.api import models as m
+from webapp.api.declare import record_operation
 from webapp.api.declare import reply_json
 from webapp.api.import_jobs import job_json
 from webapp.api.resources import get_build
@@ -178,8 +179,13 @@ def queue_into(build, new_build=False):
             "that queues an import)",
             {"attachment": "not taken by a queued import"},
         )
+    for label, stream, _ in uploaded():
+        if not stream.read(1):
+            raise ValidationError(f"{label}: the report is empty", {"report": "empty"})
+        stream.seek(0)
     job = import_jobs.queue_import(build, uploaded(), current_user.id, g.get("request_id", ""), new_build)
     import_queue.from_config(current_app.config).enqueue(job)
+    record_operation("queueImport", build.instance_id, build.id)
     return 202, reply_json(m.ImportJob, job_json(job))
 
 
@@ -194,6 +200,7 @@ def import_new_build(instance_id, query):
             return queue_into(build, new_build=True)
         counts = imports.import_files(build, uploaded(), max_report_bytes(), new_build=True)
         counts["attachments"] = store_attachments(build)
+        record_operation("importNewBuild", instance_id, build.id, counts["cases"])
         return 201, reply_json(m.ImportReply, dict(build=build, **counts))
 
     return respond(produce)
@@ -209,6 +216,7 @@ def import_into_build(instance_id, build_id, query):
             return queue_into(build)
         counts = imports.import_files(build, uploaded(), max_report_bytes())
         counts["attachments"] = store_attachments(build)
+        record_operation("importIntoBuild", instance_id, build_id, counts["cases"])
         return 200, reply_json(m.ImportReply, dict(build=build, **counts))
 
     return respond(produce)

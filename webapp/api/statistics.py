@@ -10,7 +10,6 @@ from flask import url_for
 from webapp import stats
 from webapp.api.resources import get_build
 from webapp.api.resources import get_instance
-from webapp.exceptions import ValidationError
 from webapp.models import test_key as make_test_key
 
 
@@ -62,15 +61,11 @@ def build_diff(instance_id, build_id, query):
     ``base`` is the other build's id (default: :func:`stats.comparison_base`,
     the previous finished build on the same branch); ``base_reason`` says which.
 
-    :raise ValidationError: for a ``base`` that is not a build of this instance.
+    :raise 404: for a ``base`` that is not a build of this instance.
     """
     build = get_build(instance_id, build_id)
-    other = None
-    if query.base is not None:
-        other = stats.instance_build(instance_id, query.base)
-        if other is None:
-            message = f"base must be the id of a build of test instance {instance_id}"
-            raise ValidationError(message, {"base": "no such build in this instance"})
+    # a well-formed base that names no build of this instance is a 404, like any missing item
+    other = get_build(instance_id, query.base) if query.base is not None else None
     diff = stats.compare_builds(build, other, limit=query.limit)
     for name in stats.DIFF_LISTS:
         for item in diff[name]:
