@@ -25,13 +25,20 @@ DEFAULT_WINDOW = 10
 MAX_SHARDS = 1000
 
 
-def finished_window(instance_id, window, branch=None):
-    """The ids of the newest ``window`` finished builds with cases (on ``branch``), newest first."""
+def finished_window(instance_id, window, branch=None, before=None):
+    """The ids of the newest ``window`` finished builds with cases (on ``branch``), newest first.
+
+    :param before: only builds numbered below this: the build the shards run as. Its shards
+        share its number, and the first to end finishes it with only its own tests, so a
+        later shard must not split by it.
+    """
     statement = select(TestBuild.id).where(
         TestBuild.instance_id == instance_id, TestBuild.finished.is_not(None), TestBuild.cases_total > 0
     )
     if branch is not None:
         statement = statement.where(TestBuild.branch == branch)
+    if before is not None:
+        statement = statement.where(TestBuild.number < before)
     return db.session.scalars(statement.order_by(TestBuild.number.desc()).limit(window)).all()
 
 
@@ -86,14 +93,14 @@ def balance(tests, durations, shards):
     return lists, totals
 
 
-def split_tests(instance_id, shards, branch=None, window=DEFAULT_WINDOW):
+def split_tests(instance_id, shards, branch=None, window=DEFAULT_WINDOW, before=None):
     """The instance's tests in ``shards`` balanced lists.
 
     :return: ``{"shards", "branch", "builds", "tests", "results": [{"index", "expected_duration",
         "tests": [{"suite", "name", "node_id", "expected_duration"}]}]}``; empty lists when the
         instance has no build (on that branch).
     """
-    builds = finished_window(instance_id, window, branch)
+    builds = finished_window(instance_id, window, branch, before)
     tests = latest_tests(builds[0]) if builds else []
     durations = median_durations(builds) if builds else {}
     lists, totals = balance(tests, durations, shards)

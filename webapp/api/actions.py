@@ -249,7 +249,7 @@ def build_gate(instance_id, build_id, query):
 def split_tests(instance_id, query):
     """The instance's tests in ``shards`` lists balanced by median duration over the last ``builds``."""
     get_instance(instance_id)
-    return split.split_tests(instance_id, query.shards, query.branch, query.builds)
+    return split.split_tests(instance_id, query.shards, query.branch, query.builds, query.before)
 
 
 def rotate_badge_token(instance_id):

@@ -40,6 +40,7 @@ from webapp.api.schema import Text
 from webapp.api.schema import Time
 from webapp.api.schema import TimeOut
 from webapp.api.schema import no_text_or_bool
+from webapp.models import MAX_BUILD_NUMBER
 from webapp.models_actions import LABELS
 
 # a build's gate may wait this long for the build to finish (a server may cap it lower: GATE_MAX_WAIT)
@@ -117,6 +118,9 @@ class SplitQuery(Query):
     shards: QueryInt(1, split.MAX_SHARDS) = Field(description="How many shards.")
     branch: Text(domain.NAME_LIMIT) | None = Field(None, description="Only builds of this branch.")
     builds: QueryInt(1, MAX_WINDOW) = Field(split.DEFAULT_WINDOW, description="The window of newest builds.")
+    before: QueryInt(1, MAX_BUILD_NUMBER) | None = Field(
+        None, description="Only builds numbered below this: the build the shards run as, which they share."
+    )
 
 
 # request bodies

@@ -78,11 +78,17 @@ def verdict_lines(verdict):
     return lines
 
 
-def shard_tests(greenbar, instance, index, total, branch=None):
-    """The node ids of shard ``index`` of ``total`` (from 1), and the node ids of every shard."""
+def shard_tests(greenbar, instance, index, total, branch=None, before=None):
+    """The node ids of shard ``index`` of ``total`` (from 1), and the node ids of every shard.
+
+    :param before: the build number the shards run as: the split leaves that build out, so
+        every shard splits by the same history however early its siblings finish.
+    """
     params = {"shards": str(total)}
     if branch:
         params["branch"] = branch
+    if before is not None:
+        params["before"] = str(before)
     found = greenbar.call("GET", f"/api/test-instance/{instance}/split/", params=params).json()
     shards = [[test["node_id"] for test in shard["tests"]] for shard in found["results"]]
     return shards[index - 1], {node for shard in shards for node in shard}

@@ -53,7 +53,7 @@ def connect(config):
         ini={s.name: config.getini("greenbar_" + s.name) for s in SETTINGS},
     ).require(("url", "user", "token", "instance"))
     greenbar = Greenbar(settings, RETRY_SECONDS)
-    return greenbar, act.instance_id(greenbar, settings.instance)
+    return greenbar, act.instance_id(greenbar, settings.instance), settings
 
 
 def failure(error):
@@ -98,7 +98,7 @@ class Quarantine:
     def pytest_sessionstart(self, session):
         """Fetch the quarantine list once."""
         try:
-            greenbar, instance = connect(self.config)
+            greenbar, instance, _ = connect(self.config)
             self.node_ids = act.quarantined(greenbar, instance)
         except Exception as error:  # noqa: BLE001 (never harm the run: every failure keeps counting)
             warn(self.config, f"the quarantine list could not be read ({failure(error)}); failures all count")
@@ -142,8 +142,9 @@ class Shard:
     def pytest_collection_modifyitems(self, session, config, items):
         """Keep this shard's tests only; without Greenbar, keep every test."""
         try:
-            greenbar, instance = connect(config)
-            mine, known = act.shard_tests(greenbar, instance, self.index, self.total)
+            greenbar, instance, settings = connect(config)
+            mine, known = act.shard_tests(greenbar, instance, self.index, self.total,
+                                          before=settings.build_number)
         except Exception as error:  # noqa: BLE001 (never harm the run: then every test runs)
             warn(config, f"the shards could not be read ({failure(error)}); running every test")
             return

@@ -72,7 +72,9 @@ def run_split(args):
     settings = resolve(flags=vars(args)).require(("url", "user", "token", "instance"))
     greenbar = Greenbar(settings, args.retry_seconds)
     instance = act.instance_id(greenbar, settings.instance)
-    mine, _ = act.shard_tests(greenbar, instance, args.index, args.shards, args.history_branch)
+    mine, _ = act.shard_tests(
+        greenbar, instance, args.index, args.shards, args.history_branch, before=settings.build_number
+    )
     for node_id in mine:
         print(node_id)
 
