@@ -31,9 +31,8 @@ from webapp.models_imports import QUEUED
 from webapp.models_imports import RUNNING
 from webapp.models_imports import ImportJob
 from webapp.models_imports import new_token
+from webapp.mysql_writes import claim_contended
 
-MYSQL_DEADLOCK = 1213
-MYSQL_LOCK_WAIT = 1205
 # SQS's longest long poll
 SQS_WAIT_SECONDS = 20
 
@@ -108,7 +107,7 @@ class DatabaseQueue:
             token = take_job(job_id, lease_seconds, (QUEUED, RUNNING))
         except OperationalError as error:
             db.session.rollback()
-            if error.orig.args and error.orig.args[0] in (MYSQL_DEADLOCK, MYSQL_LOCK_WAIT):
+            if claim_contended(error):
                 return None
             raise
         return Claim(job_id, token) if token else None

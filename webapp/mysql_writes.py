@@ -41,6 +41,8 @@ from webapp.models import TestSuite
 
 # one statement of escaped rows stays well under MySQL's max_allowed_packet (16 MB by default)
 STATEMENT_CHARS = 4 * 1024 * 1024
+MYSQL_DEADLOCK = 1213
+MYSQL_LOCK_WAIT = 1205
 
 
 def on_mysql():
@@ -162,3 +164,9 @@ class InsertPipe:
         error, self.error = self.error, None
         if error is not None and not quietly:
             raise error
+
+
+def claim_contended(error):
+    """Whether a queue claim's OperationalError was InnoDB contention (a deadlock or lock wait between
+    claimers and producers): then the round claims nothing and the next one tries again."""
+    return bool(error.orig.args) and error.orig.args[0] in (MYSQL_DEADLOCK, MYSQL_LOCK_WAIT)

@@ -38,12 +38,11 @@ from webapp.models_messages import DEAD
 from webapp.models_messages import DONE
 from webapp.models_messages import READY
 from webapp.models_messages import OutboxMessage
+from webapp.mysql_writes import claim_contended
 
 MAX_ATTEMPTS = 8
 # each retry waits four times longer: with the default 16 s base, 8 attempts span about a day
 BACKOFF_FACTOR = 4
-MYSQL_DEADLOCK = 1213
-MYSQL_LOCK_WAIT = 1205
 ERROR_LIMIT = 2000
 
 JOBS = {}
@@ -140,7 +139,7 @@ def claim(limit, lease_seconds):
         db.session.commit()
     except OperationalError as error:
         db.session.rollback()
-        if error.orig.args and error.orig.args[0] in (MYSQL_DEADLOCK, MYSQL_LOCK_WAIT):
+        if claim_contended(error):
             return []
         raise
     return [Claimed(row.id, row.kind, json.loads(row.payload), row.delivery_id, row.attempts) for row in rows]

@@ -26,10 +26,10 @@ from werkzeug.exceptions import BadRequest
 from webapp import oplog
 from webapp.exceptions import ValidationError
 from webapp.extensions import db
+from webapp.mysql_writes import MYSQL_DEADLOCK
 
 # a write that lost a race (a duplicate key, an InnoDB deadlock) is run again this many times
 ATTEMPTS = 10
-MYSQL_DEADLOCK = 1213
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +78,16 @@ def operation(
 ):
     """Declare ``view`` as ``method rule`` (and its underscore alias) on blueprint ``bp``."""
     declared = Operation(
-        rule, method, operation_id, summary, body, query, reply, status, tuple(errors), document or {},
+        rule,
+        method,
+        operation_id,
+        summary,
+        body,
+        query,
+        reply,
+        status,
+        tuple(errors),
+        document or {},
         recorded or method == "DELETE",
     )
     handler = handle(declared, view)
@@ -119,8 +128,13 @@ def handle(declared, view):
 def record_operation(action, instance_id=None, build_id=None, counts=None):
     """Put this call into the operation log, in the transaction it is about to commit."""
     oplog.record(
-        action, user=current_user, instance_id=instance_id, build_id=build_id, target=request.path,
-        counts=counts, request_id=g.get("request_id", ""),
+        action,
+        user=current_user,
+        instance_id=instance_id,
+        build_id=build_id,
+        target=request.path,
+        counts=counts,
+        request_id=g.get("request_id", ""),
     )
 
 
