@@ -48,6 +48,7 @@ system-deps:
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
 ## test: set up everything, lint, run the whole suite on both cores

@@ -33,7 +33,10 @@ def mysql_unavailable_reason():
     url = sa.make_url(MYSQL_SERVER)
     try:
         pymysql.connect(
-            host=url.host, port=url.port or 3306, user=url.username, password=url.password or "",
+            host=url.host,
+            port=url.port or 3306,
+            user=url.username,
+            password=url.password or "",
             connect_timeout=3,
         ).close()
     except pymysql.MySQLError as error:

@@ -51,10 +51,7 @@ def make_run(instance, statuses_by_suite, **build_fields):
     build = results.create_build(instance, **build_fields)
     for suite_name, statuses in statuses_by_suite.items():
         suite = results.create_suite(build, suite_name)
-        rows = [
-            {"name": name, "result_status": status, "duration": 0.1}
-            for name, status in statuses.items()
-        ]
+        rows = [{"name": name, "result_status": status, "duration": 0.1} for name, status in statuses.items()]
         results.add_cases(suite, build, rows)
     db.session.commit()
     return build

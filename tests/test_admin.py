@@ -215,7 +215,7 @@ def test_admin_exports_csv(client, auth, run):
 def test_csv_export_defuses_formulas(app, client, auth):
     """Is text that a spreadsheet would run as a formula quoted in the export?"""
     with app.app_context():
-        make_instance("=HYPERLINK(\"http://evil.example\")")
+        make_instance('=HYPERLINK("http://evil.example")')
     auth.as_role("admin")
     rows = list(csv.DictReader(io.StringIO(client.get("/admin/instances/export/csv/").text)))
     assert rows[0]["Name"].startswith("'=")
@@ -282,8 +282,14 @@ def test_bad_case_edit_is_refused_politely(app, client, auth, run):
     response = client.post(path, data=fields)
     assert response.status_code == 200
     assert counters(app, TestBuild, run["build"])["failed"] == 1
-    for odd in ("/admin/cases/edit/?id=abc", "/admin/cases/edit/?id=999999", "/admin/cases/details/?id=-1",
-                "/admin/cases/?page=abc&sort=99", "/admin/builds/?flt0_0=abc", "/admin/cases/?search=%00%27"):
+    for odd in (
+        "/admin/cases/edit/?id=abc",
+        "/admin/cases/edit/?id=999999",
+        "/admin/cases/details/?id=-1",
+        "/admin/cases/?page=abc&sort=99",
+        "/admin/builds/?flt0_0=abc",
+        "/admin/cases/?search=%00%27",
+    ):
         assert client.get(odd).status_code in (200, 302), odd
     odd_posts = [
         ("/admin/tokens/action/", {"action": "revoke", "rowid": "abc"}),

@@ -278,8 +278,11 @@ def test_cors_headers_only_for_configured_origins(cors_client):
 def test_cors_preflight_answers_without_credentials(cors_client):
     """Browsers send the preflight without credentials: it is answered, for the listed origin only."""
     client, _ = cors_client
-    headers = {"Origin": "https://dash.example.com", "Access-Control-Request-Method": "POST",
-               "Access-Control-Request-Headers": "Authorization, Content-Type"}
+    headers = {
+        "Origin": "https://dash.example.com",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "Authorization, Content-Type",
+    }
     preflight = client.options(LIST, headers=headers)
     assert preflight.status_code == 200
     assert preflight.headers["Access-Control-Allow-Origin"] == "https://dash.example.com"

@@ -32,15 +32,18 @@ def instance_id(api):
     return api.post("/api/test-instance/", json={"name": "limits"}).get_json()["id"]
 
 
-@pytest.mark.parametrize("started, stored", [
-    ("1970-01-01T00:00:00Z", "1970-01-01T00:00:00.000Z"),
-    ("2999-12-31T23:59:59.999999Z", "2999-12-31T23:59:59.999Z"),
-    ("2021-12-24 18:58:07", "2021-12-24T18:58:07.000Z"),
-    ("1970-01-01T00:30:00+01:00", "1969-12-31T23:30:00.000Z"),
-    (0, "1970-01-01T00:00:00.000Z"),
-    (domain.MAX_EPOCH, "3000-01-01T00:00:00.000Z"),
-    (1640372287.123, "2021-12-24T18:58:07.123Z"),
-])
+@pytest.mark.parametrize(
+    "started, stored",
+    [
+        ("1970-01-01T00:00:00Z", "1970-01-01T00:00:00.000Z"),
+        ("2999-12-31T23:59:59.999999Z", "2999-12-31T23:59:59.999Z"),
+        ("2021-12-24 18:58:07", "2021-12-24T18:58:07.000Z"),
+        ("1970-01-01T00:30:00+01:00", "1969-12-31T23:30:00.000Z"),
+        (0, "1970-01-01T00:00:00.000Z"),
+        (domain.MAX_EPOCH, "3000-01-01T00:00:00.000Z"),
+        (1640372287.123, "2021-12-24T18:58:07.123Z"),
+    ],
+)
 def test_documented_times_are_accepted(api, instance_id, started, stored):
     """Is every time form docs/api.md allows stored, at the edges of the range too?"""
     response = api.post(BUILDS.format(instance_id), json={"started": started})
@@ -48,11 +51,24 @@ def test_documented_times_are_accepted(api, instance_id, started, stored):
     assert response.get_json()["started"] == stored
 
 
-@pytest.mark.parametrize("started", [
-    "1969-12-31T23:59:59Z", "3000-01-01T00:00:00Z", "2021-12-24", "2021-12-24T18:58Z",
-    "2021-12-24t18:58:07Z", "2021-12-24T18:58:07z", "2021-12-24T18:58:07+0100", "2021-12-24T24:00:00Z",
-    "2021-02-30T00:00:00Z", "2021-12-24T18:58:07.1234567Z", -1, domain.MAX_EPOCH + 1, True,
-])
+@pytest.mark.parametrize(
+    "started",
+    [
+        "1969-12-31T23:59:59Z",
+        "3000-01-01T00:00:00Z",
+        "2021-12-24",
+        "2021-12-24T18:58Z",
+        "2021-12-24t18:58:07Z",
+        "2021-12-24T18:58:07z",
+        "2021-12-24T18:58:07+0100",
+        "2021-12-24T24:00:00Z",
+        "2021-02-30T00:00:00Z",
+        "2021-12-24T18:58:07.1234567Z",
+        -1,
+        domain.MAX_EPOCH + 1,
+        True,
+    ],
+)
 def test_times_outside_the_documented_forms_are_400(api, instance_id, started):
     """Is every form docs/api.md rules out a 400 that names the field?"""
     response = api.post(BUILDS.format(instance_id), json={"started": started})

@@ -143,8 +143,19 @@ def test_malformed_input_is_a_400_never_a_500(app, client, tree, admin, label):
 
 @pytest.mark.parametrize(
     "query",
-    ["limit=0", "limit=-1", "limit=1001", "limit=abc", "limit=1.5", "limit=1_0", "limit=%EF%BC%91",
-     "offset=-1", "offset=abc", "offset=99999999999999999999999", "search=" + "x" * 300],
+    [
+        "limit=0",
+        "limit=-1",
+        "limit=1001",
+        "limit=abc",
+        "limit=1.5",
+        "limit=1_0",
+        "limit=%EF%BC%91",
+        "offset=-1",
+        "offset=abc",
+        "offset=99999999999999999999999",
+        "search=" + "x" * 300,
+    ],
 )
 def test_bad_list_parameters_are_400(client, tree, admin, query):
     """limit outside 1..1000, a negative or non-numeric offset, an overlong search: 400 naming it."""
@@ -188,8 +199,15 @@ def test_401_without_credentials_carries_the_basic_challenge(client, tree):
 
 @pytest.mark.parametrize(
     "header",
-    ["Basic", "Basic !!!not-base64!!!", "Basic bm9jb2xvbg==", "Bearer abc", "Basic " + "QQ==" * 5000,
-     "Basic w7xzZXI6cMOkc3M=", "Digest username=x"],
+    [
+        "Basic",
+        "Basic !!!not-base64!!!",
+        "Basic bm9jb2xvbg==",
+        "Bearer abc",
+        "Basic " + "QQ==" * 5000,
+        "Basic w7xzZXI6cMOkc3M=",
+        "Digest username=x",
+    ],
 )
 def test_garbled_authorization_headers_are_401(sqlite_app, header):
     """Authorization headers that are not usable Basic credentials are a 401, never a 500."""

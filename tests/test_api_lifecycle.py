@@ -79,8 +79,15 @@ def test_full_run_is_recorded_and_counted(ci):
     )
     outcomes = [
         ("finish/", {"result_status": "SUCCESS", "duration": 1.5}),
-        ("finish/", {"result_status": "FAILED", "duration": 2.0, "message": "assert 1 == 2",
-                     "details": "Traceback …\nAssertionError"}),
+        (
+            "finish/",
+            {
+                "result_status": "FAILED",
+                "duration": 2.0,
+                "message": "assert 1 == 2",
+                "details": "Traceback …\nAssertionError",
+            },
+        ),
         ("stop/", {"result_status": "ERROR", "duration": 0.25, "message": "boom"}),
         ("stop/", {"result_status": "SKIPPED", "duration": 0}),
     ]
@@ -97,8 +104,17 @@ def test_full_run_is_recorded_and_counted(ci):
     ci.post(suite_url + "test-case/", done, 201)
     ci.post(suite_url + "finish/")
     ci.post(build_url + "stop/", {"finished": 1640371999.25})
-    expected = {"cases_total": 5, "passed": 2, "failed": 1, "errored": 1, "skipped": 1, "flaky": 0,
-                "cases_duration": 7.75, "pass_rate": 0.5, "status": "ERROR"}
+    expected = {
+        "cases_total": 5,
+        "passed": 2,
+        "failed": 1,
+        "errored": 1,
+        "skipped": 1,
+        "flaky": 0,
+        "cases_duration": 7.75,
+        "pass_rate": 0.5,
+        "status": "ERROR",
+    }
     for path in (build_url, suite_url):
         item = ci.get(path)
         assert {key: item[key] for key in expected} == expected
@@ -185,7 +201,10 @@ def test_edits_and_deletes_keep_counters_exact(app, ci, case_url):
     admin.call("DELETE", suite_url, 204)
     counts = ci.get(build_url)
     assert (counts["suites_total"], counts["cases_total"], counts["errored"], counts["cases_duration"]) == (
-        0, 0, 0, 0
+        0,
+        0,
+        0,
+        0,
     )
 
 
@@ -255,8 +274,10 @@ def test_builds_are_found_by_name_or_number(app, ci):
 def test_suites_and_cases_are_searchable(app, ci):
     """Suites and cases lists take search too."""
     with app.app_context():
-        build = make_run(make_instance(), {"Unit": {"test_Login": "SUCCESS", "test_logout": "FAILED"},
-                                           "e2e": {"test_cart": "SUCCESS"}})
+        build = make_run(
+            make_instance(),
+            {"Unit": {"test_Login": "SUCCESS", "test_logout": "FAILED"}, "e2e": {"test_cart": "SUCCESS"}},
+        )
         suite = db.session.scalar(select(TestSuite).where(TestSuite.name == "Unit"))
         url = f"/api/test-instance/{build.instance_id}/test-build/{build.id}/test-suite/"
     assert [item["name"] for item in ci.get(f"{url}?search=UNI")["results"]] == ["Unit"]
@@ -277,15 +298,23 @@ def test_demo_data_counters_match_the_case_rows(app):
             select(TestBuild.instance_id, func.count()).group_by(TestBuild.instance_id)
         ).all()
         assert sorted(count for _, count in per_instance) == [30, 30, 30]
-        rows = select(
-            TestCase.build_id.label("build_id"),
-            func.count().label("total"),
-            *[func.sum((TestCase.result_status == status).cast(db.Integer)).label(status)
-              for status in ("SUCCESS", "FAILED", "ERROR", "SKIPPED")],
-            func.sum(TestCase.is_flaky.cast(db.Integer)).label("flaky"),
-        ).group_by(TestCase.build_id).subquery()
+        rows = (
+            select(
+                TestCase.build_id.label("build_id"),
+                func.count().label("total"),
+                *[
+                    func.sum((TestCase.result_status == status).cast(db.Integer)).label(status)
+                    for status in ("SUCCESS", "FAILED", "ERROR", "SKIPPED")
+                ],
+                func.sum(TestCase.is_flaky.cast(db.Integer)).label("flaky"),
+            )
+            .group_by(TestCase.build_id)
+            .subquery()
+        )
         mismatches = db.session.execute(
-            select(TestBuild.id).join(rows, rows.c.build_id == TestBuild.id).where(
+            select(TestBuild.id)
+            .join(rows, rows.c.build_id == TestBuild.id)
+            .where(
                 (TestBuild.cases_total != rows.c.total)
                 | (TestBuild.passed != rows.c.SUCCESS)
                 | (TestBuild.failed != rows.c.FAILED)
@@ -296,8 +325,13 @@ def test_demo_data_counters_match_the_case_rows(app):
         ).all()
         assert mismatches == []
         totals = db.session.execute(
-            select(func.sum(TestBuild.failed), func.sum(TestBuild.errored), func.sum(TestBuild.skipped),
-                   func.sum(TestBuild.flaky), func.min(TestBuild.cases_total))
+            select(
+                func.sum(TestBuild.failed),
+                func.sum(TestBuild.errored),
+                func.sum(TestBuild.skipped),
+                func.sum(TestBuild.flaky),
+                func.min(TestBuild.cases_total),
+            )
         ).one()
         assert all(total > 0 for total in totals[:4])
         assert totals[4] >= 100

@@ -13,12 +13,14 @@ def test_healthz_ok_without_login(client):
 def test_healthz_503_when_database_unreachable(tmp_path, monkeypatch):
     """Does the check turn 503 when the database cannot be reached?"""
     monkeypatch.setenv("GREENBAR_INSTANCE_PATH", str(tmp_path))
-    app = create_app({
-        "TESTING": True,
-        "SECRET_KEY": "x",
-        "SQLALCHEMY_DATABASE_URI": "mysql+pymysql://nobody@127.0.0.1:1/none?connect_timeout=1",
-        "SQLALCHEMY_ENGINE_OPTIONS": {},
-    })
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "x",
+            "SQLALCHEMY_DATABASE_URI": "mysql+pymysql://nobody@127.0.0.1:1/none?connect_timeout=1",
+            "SQLALCHEMY_ENGINE_OPTIONS": {},
+        }
+    )
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.json["status"] == "unavailable"

@@ -50,7 +50,11 @@ REPORT_COUNTS = {"total": 5, "SUCCESS": 2, "FAILED": 1, "ERROR": 1, "SKIPPED": 1
 CORPUS = Path(__file__).parent / "junit_corpus"
 EXPECTED = json.loads((CORPUS / "expected.json").read_text())
 STATUS_FIELDS = {
-    "SUCCESS": "passed", "FAILED": "failed", "ERROR": "errored", "SKIPPED": "skipped", "flaky": "flaky"
+    "SUCCESS": "passed",
+    "FAILED": "failed",
+    "ERROR": "errored",
+    "SKIPPED": "skipped",
+    "flaky": "flaky",
 }
 
 
@@ -87,14 +91,21 @@ def counters_match_rows(build_id):
     """Whether a build's counters equal what its case rows say."""
     db.session.expire_all()
     build = db.session.get(TestBuild, build_id)
-    rows = dict(db.session.execute(
-        select(TestCase.result_status, func.count()).where(TestCase.build_id == build_id)
-        .group_by(TestCase.result_status)
-    ).all())
+    rows = dict(
+        db.session.execute(
+            select(TestCase.result_status, func.count())
+            .where(TestCase.build_id == build_id)
+            .group_by(TestCase.result_status)
+        ).all()
+    )
     flaky = db.session.scalar(select(func.count()).where(TestCase.build_id == build_id, TestCase.is_flaky))
     return (build.cases_total, build.passed, build.failed, build.errored, build.skipped, build.flaky) == (
-        sum(rows.values()), rows.get("SUCCESS", 0), rows.get("FAILED", 0), rows.get("ERROR", 0),
-        rows.get("SKIPPED", 0), flaky,
+        sum(rows.values()),
+        rows.get("SUCCESS", 0),
+        rows.get("FAILED", 0),
+        rows.get("ERROR", 0),
+        rows.get("SKIPPED", 0),
+        flaky,
     )
 
 
@@ -120,10 +131,18 @@ def test_import_creates_a_build_with_counts(app, api, instance_id):
     assert (body["suites"], body["suites_created"], body["files"]) == (2, 2, 1)
     build = body["build"]
     assert (build["number"], build["name"], build["branch"], build["revision"], build["ci_url"]) == (
-        42, "nightly", "main", "abc123", "https://ci.example/42"
+        42,
+        "nightly",
+        "main",
+        "abc123",
+        "https://ci.example/42",
     )
     assert (build["cases_total"], build["passed"], build["failed"], build["errored"], build["skipped"]) == (
-        5, 2, 1, 1, 1
+        5,
+        2,
+        1,
+        1,
+        1,
     )
     assert build["started"] == "2026-03-01T09:59:00.000Z"
     assert build["finished"] is not None
@@ -167,8 +186,10 @@ def test_corpus_imports_with_exact_counts(app, api, instance_id, name):
     with app.app_context():
         build_id = body["build"]["id"]
         suites = db.session.scalars(select(TestSuite).where(TestSuite.build_id == build_id)).all()
-        stored = {suite.name: {field: getattr(suite, column) for field, column in STATUS_FIELDS.items()}
-                  for suite in suites}
+        stored = {
+            suite.name: {field: getattr(suite, column) for field, column in STATUS_FIELDS.items()}
+            for suite in suites
+        }
         assert stored == {
             suite["name"]: {field: suite[field] for field in STATUS_FIELDS} for suite in expected["suites"]
         }
@@ -209,11 +230,19 @@ def test_reuploaded_case_is_merged_as_a_retry(app, api, instance_id):
     created = api.post(new_build_path(instance_id), data=REPORT, headers=XML).get_json()
     build_id = created["build"]["id"]
     rerun = b"""<testsuite name="api"><testcase classname="api" name="test_create" time="0.7"/></testsuite>"""
-    response = api.post(f"/api/test-instance/{instance_id}/test-build/{build_id}/import/", data=rerun,
-                        headers=XML)
+    response = api.post(
+        f"/api/test-instance/{instance_id}/test-build/{build_id}/import/", data=rerun, headers=XML
+    )
     body = response.get_json()
-    assert body["cases"] == {"total": 1, "SUCCESS": 1, "FAILED": 0, "ERROR": 0, "SKIPPED": 0,
-                             "flaky": 1, "merged": 1}
+    assert body["cases"] == {
+        "total": 1,
+        "SUCCESS": 1,
+        "FAILED": 0,
+        "ERROR": 0,
+        "SKIPPED": 0,
+        "flaky": 1,
+        "merged": 1,
+    }
     assert (body["build"]["failed"], body["build"]["passed"], body["build"]["flaky"]) == (0, 3, 2)
     with app.app_context():
         case = db.session.scalar(select(TestCase).where(TestCase.name == "test_create"))
@@ -257,8 +286,11 @@ def test_multipart_without_files(app, api, instance_id):
 def test_large_report_in_batches(app, api, instance_id):
     """3 suites x 1,500 cases cross the 1,000-row batches; every count is exact."""
     body, expected = synthetic_report(3, 1500)
-    response = api.post(new_build_path(instance_id), data=gzip.compress(body),
-                        headers=dict(XML, **{"Content-Encoding": "gzip"}))
+    response = api.post(
+        new_build_path(instance_id),
+        data=gzip.compress(body),
+        headers=dict(XML, **{"Content-Encoding": "gzip"}),
+    )
     assert response.status_code == 201
     counts = response.get_json()["cases"]
     assert {status: counts[status] for status in expected} == expected
@@ -271,14 +303,19 @@ def test_large_report_in_batches(app, api, instance_id):
 def test_long_names_are_shortened_stably(app, api, instance_id):
     """Names longer than their columns keep their head, stay distinct and are the same every time."""
     suite, case_a, case_b = "S" * 300, "c" * 600 + "a", "c" * 600 + "b"
-    report = (f'<testsuite name="{suite}"><testcase classname="{suite}" name="{case_a}"/>'
-              f'<testcase classname="{suite}" name="{case_b}"/></testsuite>').encode()
+    report = (
+        f'<testsuite name="{suite}"><testcase classname="{suite}" name="{case_a}"/>'
+        f'<testcase classname="{suite}" name="{case_b}"/></testsuite>'
+    ).encode()
     first = api.post(new_build_path(instance_id), data=report, headers=XML)
     second = api.post(new_build_path(instance_id), data=report, headers=XML)
     assert first.status_code == second.status_code == 201
     with app.app_context():
-        names = db.session.execute(select(TestSuite.name, TestCase.name, TestCase.test_key).join(
-            TestSuite, TestSuite.id == TestCase.suite_id)).all()
+        names = db.session.execute(
+            select(TestSuite.name, TestCase.name, TestCase.test_key).join(
+                TestSuite, TestSuite.id == TestCase.suite_id
+            )
+        ).all()
         assert {len(s) for s, _, _ in names} == {255} and {len(c) for _, c, _ in names} == {512}
         assert len({key for _, _, key in names}) == 2
 
@@ -341,8 +378,9 @@ def test_gzip_bomb_is_a_413_while_streaming(app, api, instance_id):
     app.config["MAX_REPORT_BYTES"] = 5 * 1024 * 1024
     bomb = gzip.compress(b"<testsuites>" + b" " * (50 * 1024 * 1024) + b"</testsuites>", compresslevel=9)
     assert len(bomb) < 100 * 1024
-    response = api.post(new_build_path(instance_id), data=bomb,
-                        headers=dict(XML, **{"Content-Encoding": "gzip"}))
+    response = api.post(
+        new_build_path(instance_id), data=bomb, headers=dict(XML, **{"Content-Encoding": "gzip"})
+    )
     assert response.status_code == 413
     assert "decompressed" in response.get_json()["error"]["message"]
     with app.app_context():
@@ -391,8 +429,12 @@ def test_failure_into_an_existing_build_leaves_it_unchanged(app, api, instance_i
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("number=abc", "number"), ("number=0", "number"), ("colour=red", "colour"),
-     ("name=" + "n" * 300, "name")],
+    [
+        ("number=abc", "number"),
+        ("number=0", "number"),
+        ("colour=red", "colour"),
+        ("name=" + "n" * 300, "name"),
+    ],
 )
 def test_bad_query_parameters(app, api, instance_id, query, field):
     """Build fields in the query are checked like the JSON API's: 400 naming the field."""
@@ -423,8 +465,9 @@ def test_roles(app, client, instance_id):
     with app.app_context():
         make_user("viewer", role="viewer", password="pw-viewer-1")
     anonymous = client.post(new_build_path(instance_id), data=REPORT, headers=XML)
-    viewer = client.post(new_build_path(instance_id), data=REPORT,
-                         headers=dict(XML, **basic_auth("viewer", "pw-viewer-1")))
+    viewer = client.post(
+        new_build_path(instance_id), data=REPORT, headers=dict(XML, **basic_auth("viewer", "pw-viewer-1"))
+    )
     assert (anonymous.status_code, viewer.status_code) == (401, 403)
 
 
@@ -437,8 +480,12 @@ def test_same_idempotency_key_replays_the_first_reply(app, api, instance_id):
     assert again.get_json() == first.get_json()
     assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
     with app.app_context():
-        assert stored_totals() == {"test_builds": 1, "test_suites": 2, "test_cases": 5,
-                                   "idempotency_records": 1}
+        assert stored_totals() == {
+            "test_builds": 1,
+            "test_suites": 2,
+            "test_cases": 5,
+            "idempotency_records": 1,
+        }
 
 
 def test_idempotency_key_into_an_existing_build(app, api, instance_id):
@@ -479,8 +526,11 @@ def test_keys_belong_to_their_user(app, api, client, instance_id):
         make_user("other-ci", role="maintainer", password="pw-other-1")
     headers = dict(XML, **{"Idempotency-Key": "shared"})
     api.post(new_build_path(instance_id), data=REPORT, headers=headers)
-    theirs = client.post(new_build_path(instance_id), data=REPORT,
-                         headers=dict(headers, **basic_auth("other-ci", "pw-other-1")))
+    theirs = client.post(
+        new_build_path(instance_id),
+        data=REPORT,
+        headers=dict(headers, **basic_auth("other-ci", "pw-other-1")),
+    )
     assert theirs.status_code == 201 and "Idempotent-Replayed" not in theirs.headers
     with app.app_context():
         assert stored_totals()["test_builds"] == 2
@@ -488,8 +538,9 @@ def test_keys_belong_to_their_user(app, api, client, instance_id):
 
 def test_too_long_idempotency_key(app, api, instance_id):
     """Keys are at most 255 characters."""
-    response = api.post(new_build_path(instance_id), data=REPORT,
-                        headers=dict(XML, **{"Idempotency-Key": "k" * 256}))
+    response = api.post(
+        new_build_path(instance_id), data=REPORT, headers=dict(XML, **{"Idempotency-Key": "k" * 256})
+    )
     assert response.status_code == 400
     assert "Idempotency-Key" in response.get_json()["error"]["fields"]
 
@@ -518,8 +569,12 @@ def test_concurrent_posts_with_one_key_store_once(mysql_app):
     assert replies[0].get_json() == replies[1].get_json()
     assert sorted(reply.headers.get("Idempotent-Replayed", "no") for reply in replies) == ["no", "true"]
     with mysql_app.app_context():
-        assert stored_totals() == {"test_builds": 1, "test_suites": 2, "test_cases": 4000,
-                                   "idempotency_records": 1}
+        assert stored_totals() == {
+            "test_builds": 1,
+            "test_suites": 2,
+            "test_cases": 4000,
+            "idempotency_records": 1,
+        }
 
 
 def test_parallel_shards_into_one_build(mysql_app):
@@ -532,12 +587,16 @@ def test_parallel_shards_into_one_build(mysql_app):
     headers = dict(XML, **basic_auth("shards", "pw-shards-1"))
     path = f"/api/test-instance/{instance_id}/test-build/{build_id}/import/"
     reports = [
-        ('<testsuites><testsuite name="shared">'
-         + "".join(f'<testcase classname="shared" name="s{shard}_{i}"/>' for i in range(300))
-         + f'</testsuite><testsuite name="own{shard}">'
-         + "".join(f'<testcase classname="own{shard}" name="c{i}"><failure message="x"/></testcase>'
-                   for i in range(200))
-         + "</testsuite></testsuites>").encode()
+        (
+            '<testsuites><testsuite name="shared">'
+            + "".join(f'<testcase classname="shared" name="s{shard}_{i}"/>' for i in range(300))
+            + f'</testsuite><testsuite name="own{shard}">'
+            + "".join(
+                f'<testcase classname="own{shard}" name="c{i}"><failure message="x"/></testcase>'
+                for i in range(200)
+            )
+            + "</testsuite></testsuites>"
+        ).encode()
         for shard in range(4)
     ]
     barrier = threading.Barrier(len(reports))
@@ -563,11 +622,13 @@ def test_parallel_shards_into_one_build(mysql_app):
 
 
 def test_names_differing_in_case_or_accents_are_different_tests(app, api, instance_id):
-    """"testA"/"testa", "café"/"cafe" and suites "Suite"/"suite" are distinct on both databases."""
-    body = ('<testsuites><testsuite name="Suite"><testcase classname="Suite" name="testA"/>'
-            '<testcase classname="Suite" name="testa"/><testcase classname="Suite" name="café"/>'
-            '<testcase classname="Suite" name="cafe"/></testsuite>'
-            '<testsuite name="suite"><testcase classname="suite" name="testA"/></testsuite></testsuites>')
+    """ "testA"/"testa", "café"/"cafe" and suites "Suite"/"suite" are distinct on both databases."""
+    body = (
+        '<testsuites><testsuite name="Suite"><testcase classname="Suite" name="testA"/>'
+        '<testcase classname="Suite" name="testa"/><testcase classname="Suite" name="café"/>'
+        '<testcase classname="Suite" name="cafe"/></testsuite>'
+        '<testsuite name="suite"><testcase classname="suite" name="testA"/></testsuite></testsuites>'
+    )
     response = api.post(new_build_path(instance_id), data=body.encode(), headers=XML)
     assert response.status_code == 201, response.get_json()
     assert (response.get_json()["suites"], response.get_json()["cases"]["total"]) == (2, 5)

@@ -148,7 +148,7 @@ def test_pytest_xfail_properties_output_and_timestamp():
     assert "oops on stderr" in cases["test_sample", "test_output"].system_err
     started = suites["test_sample"].started
     assert started.tzinfo is not None and started.utcoffset().total_seconds() == 0
-    assert cases["test_sample", 'test_double[3-7]'].details.endswith("AssertionError")
+    assert cases["test_sample", "test_double[3-7]"].details.endswith("AssertionError")
     assert cases["test_sample", "test_output_and_fail"].message == 'ValueError: bad value <&> "quoted"'
 
 

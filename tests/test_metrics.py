@@ -72,8 +72,11 @@ def test_metrics_answer_an_allowed_address_without_a_token(app, client):
 
 def test_requests_are_counted_once_for_both_spellings(app, api, scrape):
     before = scrape()
-    [endpoint] = [rule.endpoint for rule in app.url_map.iter_rules()
-                  if rule.rule == "/api/test-instance/" and "GET" in rule.methods]
+    [endpoint] = [
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if rule.rule == "/api/test-instance/" and "GET" in rule.methods
+    ]
     api.get("/api/test-instance/")
     api.get("/api/test_instance/")
     after = scrape()

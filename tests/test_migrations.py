@@ -57,9 +57,10 @@ def test_mysql_keeps_microseconds(mysql_app):
     """Are times stored as DATETIME(6) on MySQL, so milliseconds survive?"""
     with mysql_app.app_context():
         columns = {c["name"]: c for c in inspect(db.engine).get_columns("test_cases")}
-        assert "(6)" in str(columns["started"]["type"]).replace(" ", "") or getattr(
-            columns["started"]["type"], "fsp", None
-        ) == 6
+        assert (
+            "(6)" in str(columns["started"]["type"]).replace(" ", "")
+            or getattr(columns["started"]["type"], "fsp", None) == 6
+        )
 
 
 BEFORE_BIG_IDS = "748b7efd5a74"
@@ -79,10 +80,24 @@ def fill_old_schema(connection):
     insert("test_instances", id=1, name="product", description="", created=UPLOAD)
     # imported: started at the earliest suite timestamp, finished (like its cases) at upload time
     for build_id in (1, 2):
-        insert("test_builds", id=build_id, instance_id=1, number=build_id, started=REPORT_START,
-               finished=UPLOAD, created=UPLOAD)
-    insert("test_suites", id=1, build_id=1, name="timed", started=REPORT_START,
-           finished=REPORT_START + timedelta(seconds=90), cases_duration=20.0)
+        insert(
+            "test_builds",
+            id=build_id,
+            instance_id=1,
+            number=build_id,
+            started=REPORT_START,
+            finished=UPLOAD,
+            created=UPLOAD,
+        )
+    insert(
+        "test_suites",
+        id=1,
+        build_id=1,
+        name="timed",
+        started=REPORT_START,
+        finished=REPORT_START + timedelta(seconds=90),
+        cases_duration=20.0,
+    )
     insert("test_suites", id=2, build_id=1, name="untimed", cases_duration=300.0)
     # build 2 was recorded through the API: its cases started and finished one by one
     insert("test_suites", id=3, build_id=2, name="api", started=REPORT_START, finished=UPLOAD)
@@ -91,9 +106,18 @@ def fill_old_schema(connection):
             (1, 1 + number % 2, None, UPLOAD),
             (2, 3, REPORT_START, REPORT_START + timedelta(seconds=number)),
         ):
-            insert("test_cases", suite_id=suite_id, build_id=build_id, instance_id=1,
-                   test_key=f"{number:032x}", name=f"case {number}", started=started,
-                   finished=finished, result_status="SUCCESS", duration=1.0)
+            insert(
+                "test_cases",
+                suite_id=suite_id,
+                build_id=build_id,
+                instance_id=1,
+                test_key=f"{number:032x}",
+                name=f"case {number}",
+                started=started,
+                finished=finished,
+                result_status="SUCCESS",
+                duration=1.0,
+            )
 
 
 def test_upgrade_on_filled_tables(fresh_url, tmp_path):

@@ -93,8 +93,10 @@ def plant_tree():
 
 # schema-valid requests these may rightly refuse: the gate of the tree's unfinished build is a 409,
 # and a quarantine entry's owner must be a user and its expiry within the configured maximum
-STATE_DEPENDENT = ("GET /api/test-instance/{instance_id}/test-build/{build_id}/gate/",
-                   "POST /api/test-instance/{instance_id}/quarantine/")
+STATE_DEPENDENT = (
+    "GET /api/test-instance/{instance_id}/test-build/{build_id}/gate/",
+    "POST /api/test-instance/{instance_id}/quarantine/",
+)
 
 
 def counts(label, check):
@@ -171,14 +173,20 @@ def test_app_keeps_to_its_document(sqlite_app, served_app):
         make_user("schemathesis", role="admin", password="schemathesis-pass")
     # the tree's build never finishes: a gate request answers at once instead of waiting
     sqlite_app.config["GATE_MAX_WAIT"] = 0
-    config = schemathesis.Config.from_dict({
-        "seed": SEED,
-        "base-url": served_app,
-        "generation": {"mode": "all", "max-examples": MAX_EXAMPLES, "database": "none",
-                       "allow-extra-parameters": False},
-        "auth": {"basic": {"username": "schemathesis", "password": "schemathesis-pass"}},
-        "phases": {"stateful": {"enabled": False}},
-    })
+    config = schemathesis.Config.from_dict(
+        {
+            "seed": SEED,
+            "base-url": served_app,
+            "generation": {
+                "mode": "all",
+                "max-examples": MAX_EXAMPLES,
+                "database": "none",
+                "allow-extra-parameters": False,
+            },
+            "auth": {"basic": {"username": "schemathesis", "password": "schemathesis-pass"}},
+            "phases": {"stateful": {"enabled": False}},
+        }
+    )
     headers = basic_auth("schemathesis", "schemathesis-pass")
     schema = schemathesis.openapi.from_url(f"{served_app}/api/openapi.json", config=config, headers=headers)
     schema = schema.exclude(path_regex=f"^{UNDERSCORE}")

@@ -33,17 +33,22 @@ def seed(app):
     with app.app_context():
         instance = make_instance("checkout", "Payment and basket API")
         first = make_run(
-            instance, {"api": {"a": "SUCCESS", "b": "FAILED", "c": "SUCCESS"}, "ui": {"x": "SUCCESS"}},
-            branch="main", started=STARTED, ci_url="https://ci.example.com/job/1",
+            instance,
+            {"api": {"a": "SUCCESS", "b": "FAILED", "c": "SUCCESS"}, "ui": {"x": "SUCCESS"}},
+            branch="main",
+            started=STARTED,
+            ci_url="https://ci.example.com/job/1",
         )
         second = make_run(
-            instance, {"api": {"a": "FAILED", "b": "FAILED", "c": "SUCCESS"}, "ui": {"x": "ERROR"}},
+            instance,
+            {"api": {"a": "FAILED", "b": "FAILED", "c": "SUCCESS"}, "ui": {"x": "ERROR"}},
             branch="release/2.4",
         )
         third = make_run(
             instance,
             {"api": {"a": "SUCCESS", "b": "FAILED", "c": "SKIPPED"}, "ui": {"x": "SUCCESS", "y": "SUCCESS"}},
-            branch="main", ci_url="javascript:alert(1)",
+            branch="main",
+            ci_url="javascript:alert(1)",
         )
         suite = make_suite(third, "traces")
         long_case = make_case(suite, "long", result_status="FAILED", message="boom <b>", details=LONG_DETAILS)
@@ -54,8 +59,12 @@ def seed(app):
             sa.select(TestCase).where(TestCase.suite_id == api.id, TestCase.name == "b")
         )
         return {
-            "instance": instance.id, "builds": [first.id, second.id, third.id], "suite": api.id,
-            "case": case_b.id, "long_case": long_case.id, "traces": suite.id,
+            "instance": instance.id,
+            "builds": [first.id, second.id, third.id],
+            "suite": api.id,
+            "case": case_b.id,
+            "long_case": long_case.id,
+            "traces": suite.id,
         }
 
 
@@ -199,8 +208,14 @@ def test_instance_branch_filter(app, client, auth, data):
 
 @pytest.mark.parametrize(
     ("sort", "numbers"),
-    [("number", ["1", "2", "3"]), ("-failed", ["3", "2", "1"]), ("pass_rate", ["2", "3", "1"]),
-     ("-errored", ["2", "3", "1"]), ("evil", ["3", "2", "1"]), ("-id;drop", ["3", "2", "1"])],
+    [
+        ("number", ["1", "2", "3"]),
+        ("-failed", ["3", "2", "1"]),
+        ("pass_rate", ["2", "3", "1"]),
+        ("-errored", ["2", "3", "1"]),
+        ("evil", ["3", "2", "1"]),
+        ("-id;drop", ["3", "2", "1"]),
+    ],
 )
 def test_instance_sorting_is_allow_listed(app, client, auth, data, sort, numbers):
     """Does each allow-listed column sort, and does anything else fall back to newest first?"""
@@ -401,8 +416,17 @@ def test_admins_get_an_edit_link_on_the_case_page(app, client, auth, data):
     assert f"/admin/cases/edit/?id={data['case']}" in client.get(f"/cases/{data['case']}").text
 
 
-@pytest.mark.parametrize("path", ["/instances/{big}", "/builds/{big}", "/suites/0", "/cases/999999",
-                                  "/builds/{big}/changes", "/instances/{big}/statistics"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/instances/{big}",
+        "/builds/{big}",
+        "/suites/0",
+        "/cases/999999",
+        "/builds/{big}/changes",
+        "/instances/{big}/statistics",
+    ],
+)
 def test_missing_items_are_404_pages(app, client, auth, path):
     """Does an unknown id, even one beyond 64 bits, answer a styled 404 page?"""
     auth.as_role("viewer")

@@ -119,15 +119,16 @@ def test_deletes_keep_counters_exact(tree):
 def test_bulk_add_matches_single_creates(tree):
     """Does add_cases leave the same counters as creating each case alone?"""
     build, suite = tree
-    rows = [{"name": f"bulk{i}", "result_status": s, "duration": 0.25}
-            for i, s in enumerate(["SUCCESS", "SUCCESS", "FAILED", "SKIPPED", None])]
+    rows = [
+        {"name": f"bulk{i}", "result_status": s, "duration": 0.25}
+        for i, s in enumerate(["SUCCESS", "SUCCESS", "FAILED", "SKIPPED", None])
+    ]
     rows[0]["is_flaky"] = True
     results.add_cases(suite, build, rows)
     db.session.commit()
     assert_exact(suite.id, build.id)
     assert stored_counters(TestSuite, suite.id)["cases_total"] == 5
     assert db.session.get(TestSuite, suite.id).flaky == 1
-
 
 
 def test_long_durations_read_back_exactly(tree):
@@ -157,6 +158,7 @@ def test_many_small_durations_add_up_without_drift(tree):
     summed = db.session.scalar(select(func.sum(TestCase.duration)).where(TestCase.build_id == build.id))
     assert summed == pytest.approx(expected, rel=1e-9, abs=0)
 
+
 def test_deleting_a_build_removes_its_tree(tree):
     """Does deleting a build cascade to its suites and cases on both databases?"""
     build, suite = tree
@@ -184,4 +186,3 @@ def test_renaming_a_suite_rekeys_its_cases(tree):
     results.rename_suite(suite, "renamed")
     db.session.commit()
     assert db.session.get(TestCase, case.id).test_key == test_key("renamed", "keyed")
-

@@ -24,8 +24,15 @@ def record(instance, suites, **build_fields):
         rows = []
         for name, spec in cases.items():
             status, duration, retried = (spec, 0.1, False) if isinstance(spec, str) else (*spec, False)[:3]
-            rows.append({"name": name, "result_status": status, "duration": duration,
-                         "is_flaky": retried, "attempts": 2 if retried else 1})
+            rows.append(
+                {
+                    "name": name,
+                    "result_status": status,
+                    "duration": duration,
+                    "is_flaky": retried,
+                    "attempts": 2 if retried else 1,
+                }
+            )
         results.add_cases(suite, build, rows)
     db.session.commit()
     return build
@@ -60,7 +67,12 @@ def history(ctx):
     """
     instance = make_instance()
     table = [
-        (S, F, S, S), (F, F, S, S), (S, F, (S, 0.1, True), K), (F, S, S, S), (S, F, S, F), (S, F, S, S),
+        (S, F, S, S),
+        (F, F, S, S),
+        (S, F, (S, 0.1, True), K),
+        (F, S, S, S),
+        (S, F, S, F),
+        (S, F, S, S),
     ]
     builds = []
     for number, row in enumerate(table, start=1):
@@ -105,7 +117,9 @@ def test_top_failing_counts_failures_in_the_window(history):
     top = stats.top_failing(history[0].id)
     assert keyed(top) == [("s", "t2"), ("s", "t1"), ("s", "t4")]
     assert [(t["failures"], t["runs"], t["failure_rate"], t["last_failed"]) for t in top] == [
-        (5, 6, round(5 / 6, 4), 6), (2, 6, round(2 / 6, 4), 4), (1, 5, 0.2, 5)
+        (5, 6, round(5 / 6, 4), 6),
+        (2, 6, round(2 / 6, 4), 4),
+        (1, 5, 0.2, 5),
     ]
     assert top[0]["test_key"] == test_key("s", "t2")
     assert top[0]["last_status"] == "FAILED"
@@ -293,8 +307,9 @@ def test_duration_regression_of_the_newest_build(timings):
     """
     found = stats.duration_regressions(timings[0].id)
     assert found["build"]["number"] == 5 and found["baseline_builds"] == 4
-    assert [(t["name"], t["duration"], t["median"], t["runs"], t["ratio"], t["increase"])
-            for t in found["tests"]] == [("p1", 10.0, 2.5, 4, 4.0, 7.5)]
+    assert [
+        (t["name"], t["duration"], t["median"], t["runs"], t["ratio"], t["increase"]) for t in found["tests"]
+    ] == [("p1", 10.0, 2.5, 4, 4.0, 7.5)]
 
 
 def test_duration_regression_of_a_given_build(timings):
@@ -314,7 +329,10 @@ def test_duration_figures_by_either_lookup(timings, monkeypatch, share):
     monkeypatch.setattr(stats, "KEY_LOOKUP_SHARE", share)
     slow = stats.slowest_tests(instance.id, top=3)
     assert [(t["name"], t["median"], t["p95"], t["runs"]) for t in slow] == [
-        ("p2", 5.5, 6.0, 4), ("p1", 3.0, 10.0, 5), ("p5", 3.0, 5.0, 2)]
+        ("p2", 5.5, 6.0, 4),
+        ("p1", 3.0, 10.0, 5),
+        ("p5", 3.0, 5.0, 2),
+    ]
     found = stats.duration_regressions(instance.id)
     assert [(t["name"], t["median"], t["runs"]) for t in found["tests"]] == [("p1", 2.5, 4)]
 

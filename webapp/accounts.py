@@ -54,11 +54,18 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 registration_bp = Blueprint("user", __name__, url_prefix="/user")
 
 PUBLIC_ENDPOINTS = frozenset(
-    {"auth.login", "auth.reset_request", "auth.reset_confirm", "user.register", "health.healthz", "static",
-     # guarded by the instance's secret badge token instead (webapp/badge_routes.py)
-     "badges.badge",
-     # /metrics checks its own bearer token or the scraper's address
-     "metrics.metrics"}
+    {
+        "auth.login",
+        "auth.reset_request",
+        "auth.reset_confirm",
+        "user.register",
+        "health.healthz",
+        "static",
+        # guarded by the instance's secret badge token instead (webapp/badge_routes.py)
+        "badges.badge",
+        # /metrics checks its own bearer token or the scraper's address
+        "metrics.metrics",
+    }
 )
 RESET_SALT = "greenbar-password-reset"
 RESET_MAX_AGE = 3600

@@ -70,8 +70,17 @@ log = logging.getLogger(__name__)
 
 COUNTER_COLUMNS = ("cases_total", "passed", "failed", "errored", "skipped", "flaky", "cases_duration")
 CASE_FIELDS = (
-    "name", "result_status", "duration", "started", "finished", "message", "details",
-    "system_out", "system_err", "attempts", "is_flaky",
+    "name",
+    "result_status",
+    "duration",
+    "started",
+    "finished",
+    "message",
+    "details",
+    "system_out",
+    "system_err",
+    "attempts",
+    "is_flaky",
 )
 SUITE_FIELDS = ("name", "started", "finished", "system_out", "system_err")
 BUILD_FIELDS = ("number", "name", "branch", "revision", "ci_url", "started", "finished")
@@ -236,8 +245,12 @@ class SecureModelView(AdminOnly, ModelView):
             outcome = write()
             view = (request.endpoint or "").removeprefix("admin_").replace("_view", "")
             item = request.args.get("id") or request.form.get("id") or ""
-            oplog.record(f"admin.{view}", user=current_user, target=f"{self.model.__tablename__}:{item}",
-                         request_id=g.get("request_id", ""))
+            oplog.record(
+                f"admin.{view}",
+                user=current_user,
+                target=f"{self.model.__tablename__}:{item}",
+                request_id=g.get("request_id", ""),
+            )
             db.session.commit()
         except Exception as exc:
             db.session.rollback()
@@ -269,14 +282,21 @@ class InstanceView(SecureModelView):
         """Refuse an amber threshold above the green one: the colours would overlap."""
         valid = super().validate_form(form)
         green, amber = getattr(form, "pass_green", None), getattr(form, "pass_amber", None)
-        if valid and green is not None and amber is not None and green.data is not None \
-                and amber.data is not None and amber.data > green.data:
+        if (
+            valid
+            and green is not None
+            and amber is not None
+            and green.data is not None
+            and amber.data is not None
+            and amber.data > green.data
+        ):
             amber.errors = [*amber.errors, "must not be above the green threshold"]
             return False
         return valid
 
     def create_model(self, form):
         """Create through :func:`results.create_instance`, which refuses a taken name."""
+
         def create():
             instance = results.create_instance(form.name.data, form.description.data or "")
             results.update_instance(instance, **given_values(form, ("pass_green", "pass_amber")))
@@ -388,13 +408,26 @@ class CaseView(SecureModelView):
     """Cases; every change goes through the results layer so suite and build counters move with it."""
 
     column_list = (
-        "id", "instance_id", "build_id", "suite", "name", "result_status", "duration", "started", "finished",
-        "attempts", "is_flaky",
+        "id",
+        "instance_id",
+        "build_id",
+        "suite",
+        "name",
+        "result_status",
+        "duration",
+        "started",
+        "finished",
+        "attempts",
+        "is_flaky",
     )
     column_searchable_list = ("name",)
     column_filters = ("result_status", "instance_id", "build_id", "suite_id", "is_flaky", "started", "name")
-    column_labels = {"result_status": "Status", "instance_id": "Instance id", "build_id": "Build id",
-                     "suite_id": "Suite id"}
+    column_labels = {
+        "result_status": "Status",
+        "instance_id": "Instance id",
+        "build_id": "Build id",
+        "suite_id": "Suite id",
+    }
     column_export_list = column_list + ("message",)
     # counting every case of every build for a page number would scan the largest table
     simple_list_pager = True
@@ -403,7 +436,10 @@ class CaseView(SecureModelView):
     form_overrides = {"result_status": StatusField}
     form_ajax_refs = {
         "suite": LabelledLoader(
-            "suite", TestSuite, lambda suite: f"{build_label(suite.build)} › {suite.name}", fields=("name",),
+            "suite",
+            TestSuite,
+            lambda suite: f"{build_label(suite.build)} › {suite.name}",
+            fields=("name",),
             page_size=10,
         )
     }
@@ -505,8 +541,10 @@ class TokenView(SecureModelView):
         created = self.run_write(lambda: issue_token(user, form.name.data or "")[1])
         if not created:
             return False
-        message = Markup("New API token for {}: <code class='text-break user-select-all'>{}</code> "
-                         "(copy it now; it is not shown again)")
+        message = Markup(
+            "New API token for {}: <code class='text-break user-select-all'>{}</code> "
+            "(copy it now; it is not shown again)"
+        )
         flash(message.format(user.username, created), "success")
         return True
 
@@ -563,6 +601,7 @@ def init_app(app):
     )
     for view, model, name, url, category in views:
         admin.add_view(view(model, db, name=name, endpoint=f"admin_{url}", url=url, category=category))
-    admin.add_view(LockoutView(name="Login lockouts", endpoint="admin_lockouts", url="lockouts",
-                               category="Access"))
+    admin.add_view(
+        LockoutView(name="Login lockouts", endpoint="admin_lockouts", url="lockouts", category="Access")
+    )
     admin.add_link(MenuLink(name="Back to Greenbar", url="/"))

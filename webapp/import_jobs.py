@@ -189,9 +189,15 @@ def run_job(job_id, token, max_bytes):
     if finished.rowcount != 1:
         db.session.rollback()
         raise Superseded(job_id)
-    oplog.record("import.queued", user=db.session.get(User, job.user_id) if job.user_id else None,
-                 instance_id=job.instance_id, build_id=job.build_id, target=f"import_job:{job_id}",
-                 counts=reply["cases"], request_id=job.request_id)
+    oplog.record(
+        "import.queued",
+        user=db.session.get(User, job.user_id) if job.user_id else None,
+        instance_id=job.instance_id,
+        build_id=job.build_id,
+        target=f"import_job:{job_id}",
+        counts=reply["cases"],
+        request_id=job.request_id,
+    )
     db.session.commit()
     storage.get().delete_many(item["key"] for item in json.loads(job.files))
 

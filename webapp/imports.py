@@ -189,8 +189,13 @@ class ReportWriter:
         )
         if suite is None:
             suite = results.create_suite(
-                self.build, name, started=parsed.started, finished=end_of(parsed.started, parsed.duration),
-                system_out=parsed.system_out, system_err=parsed.system_err, properties=parsed.properties,
+                self.build,
+                name,
+                started=parsed.started,
+                finished=end_of(parsed.started, parsed.duration),
+                system_out=parsed.system_out,
+                system_err=parsed.system_err,
+                properties=parsed.properties,
             )
             self.created += 1
             names = set()
@@ -287,8 +292,10 @@ def stored_reply(user_id, key, fingerprint):
         select(IdempotencyRecord).where(IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key)
     )
     if record is not None and record.request_path != fingerprint:
-        raise Conflict("this Idempotency-Key was already used for a different request "
-                       "(another path, query string or body); send a new key for a new request")
+        raise Conflict(
+            "this Idempotency-Key was already used for a different request "
+            "(another path, query string or body); send a new key for a new request"
+        )
     return record
 
 
@@ -304,8 +311,11 @@ def claim(user_id, key, fingerprint):
     :return: the winner's record when another request stored the key first, else None.
     """
     for _ in range(2):
-        db.session.add(IdempotencyRecord(user_id=user_id, key=key, request_path=fingerprint,
-                                         response_status=0, response_body=""))
+        db.session.add(
+            IdempotencyRecord(
+                user_id=user_id, key=key, request_path=fingerprint, response_status=0, response_body=""
+            )
+        )
         try:
             db.session.flush()
             return None

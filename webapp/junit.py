@@ -455,8 +455,22 @@ class _CaseBuilder:
     text that character data goes to; ``close`` applies them and hands the case over.
     """
 
-    __slots__ = ("case", "sink", "properties", "depth", "dirty", "child_tag", "child_sink",
-                 "result", "result_rank", "details", "flaky", "flaky_details", "out", "err")
+    __slots__ = (
+        "case",
+        "sink",
+        "properties",
+        "depth",
+        "dirty",
+        "child_tag",
+        "child_sink",
+        "result",
+        "result_rank",
+        "details",
+        "flaky",
+        "flaky_details",
+        "out",
+        "err",
+    )
 
     def __init__(self):
         self.case = None
@@ -474,8 +488,9 @@ class _CaseBuilder:
                 duration = None
         except (TypeError, ValueError):
             duration = _seconds(time_text)
-        self.case = ParsedCase(get("name") or UNNAMED_CASE, get("classname") or get("class") or "",
-                               SUCCESS, duration)
+        self.case = ParsedCase(
+            get("name") or UNNAMED_CASE, get("classname") or get("class") or "", SUCCESS, duration
+        )
         status = get("status")
         if status is not None and status.lower() in _SKIP_STATUS_ATTRS:
             self.case.status = SKIPPED

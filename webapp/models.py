@@ -351,8 +351,14 @@ class TestCase(db.Model):
         UniqueConstraint("suite_id", "name"),
         Index("ix_test_cases_suite_id_result_status", "suite_id", "result_status"),
         # covers the statistics' scans of a window of builds, so they never read the rows themselves
-        Index("ix_test_cases_build_status_cover", "build_id", "result_status", "test_key", "duration",
-              "is_flaky"),
+        Index(
+            "ix_test_cases_build_status_cover",
+            "build_id",
+            "result_status",
+            "test_key",
+            "duration",
+            "is_flaky",
+        ),
         Index("ix_test_cases_instance_id_test_key", "instance_id", "test_key", "build_id"),
         # failure groups of a build or a window of builds, counted from the index alone
         Index("ix_test_cases_build_signature", "build_id", "signature", "test_key"),

@@ -108,9 +108,7 @@ def instances_page(page, search=None):
     """Instances by name, optionally those whose name or description contains ``search``."""
     condition = True
     if search:
-        condition = or_(
-            contains(TestInstance.name, search), contains(TestInstance.description, search)
-        )
+        condition = or_(contains(TestInstance.name, search), contains(TestInstance.description, search))
     total = db.session.scalar(select(func.count(TestInstance.id)).where(condition))
     statement = select(TestInstance).where(condition).order_by(TestInstance.name, TestInstance.id)
     return fetch_page(statement, page, total)
@@ -276,8 +274,9 @@ def suite_names(suite_ids):
 
 def build_problem_cases(build, page):
     """A build's errored then failed cases, one page at a time."""
-    return cases_by_status(TestCase.build_id, build.id, status_counts(build),
-                           (Status.ERROR, Status.FAILED), page)
+    return cases_by_status(
+        TestCase.build_id, build.id, status_counts(build), (Status.ERROR, Status.FAILED), page
+    )
 
 
 def suite_cases(suite, page, status=STATUS_ORDER, search=None):
@@ -428,21 +427,34 @@ def describe_tests(instance_id, found):
     newest = {
         row.id: row
         for row in db.session.execute(
-            select(TestCase.id, TestCase.build_id, TestCase.suite_id, TestCase.name, TestCase.result_status,
-                   TestSuite.name.label("suite"))
+            select(
+                TestCase.id,
+                TestCase.build_id,
+                TestCase.suite_id,
+                TestCase.name,
+                TestCase.result_status,
+                TestSuite.name.label("suite"),
+            )
             .join(TestSuite, TestSuite.id == TestCase.suite_id)
             .where(TestCase.id.in_([row.case_id for row in found]))
         )
     }
-    recent = list(db.session.scalars(
-        select(TestBuild.id).where(TestBuild.instance_id == instance_id)
-        .order_by(TestBuild.number.desc()).limit(SEARCH_RATE_BUILDS)
-    ))
+    recent = list(
+        db.session.scalars(
+            select(TestBuild.id)
+            .where(TestBuild.instance_id == instance_id)
+            .order_by(TestBuild.number.desc())
+            .limit(SEARCH_RATE_BUILDS)
+        )
+    )
     runs, failures = {}, {}
     for key, status in db.session.execute(
-        select(TestCase.test_key, TestCase.result_status)
-        .where(TestCase.instance_id == instance_id, TestCase.test_key.in_([row.test_key for row in found]),
-               TestCase.build_id.in_(recent), TestCase.result_status.in_(("SUCCESS", "FAILED", "ERROR")))
+        select(TestCase.test_key, TestCase.result_status).where(
+            TestCase.instance_id == instance_id,
+            TestCase.test_key.in_([row.test_key for row in found]),
+            TestCase.build_id.in_(recent),
+            TestCase.result_status.in_(("SUCCESS", "FAILED", "ERROR")),
+        )
     ):
         runs[key] = runs.get(key, 0) + 1
         failures[key] = failures.get(key, 0) + (status != "SUCCESS")
@@ -450,9 +462,16 @@ def describe_tests(instance_id, found):
     for row in found:
         case_row = newest[row.case_id]
         rate = round(failures[row.test_key] / runs[row.test_key], 4) if runs.get(row.test_key) else None
-        items.append({
-            "suite": case_row.suite, "name": case_row.name, "test_key": row.test_key, "case_id": case_row.id,
-            "suite_id": case_row.suite_id, "build_id": case_row.build_id,
-            "latest_status": case_row.result_status, "failure_rate": rate,
-        })
+        items.append(
+            {
+                "suite": case_row.suite,
+                "name": case_row.name,
+                "test_key": row.test_key,
+                "case_id": case_row.id,
+                "suite_id": case_row.suite_id,
+                "build_id": case_row.build_id,
+                "latest_status": case_row.result_status,
+                "failure_rate": rate,
+            }
+        )
     return items

@@ -94,8 +94,12 @@ def counter_update(model, names):
     return (
         update(model)
         .where(model.id == bindparam("row_id"))
-        .values({name: getattr(model, name) + bindparam(f"d_{name}", type_=getattr(model, name).type)
-                 for name in names})
+        .values(
+            {
+                name: getattr(model, name) + bindparam(f"d_{name}", type_=getattr(model, name).type)
+                for name in names
+            }
+        )
         .execution_options(synchronize_session=False)
     )
 
@@ -224,8 +228,14 @@ def create_case(suite, build, name, **fields):
     telemetry.count_cases(db.session, "api", 1)
     row = dict.fromkeys(CASE_COLUMNS)
     row.update(attempts=1, is_flaky=False)
-    row.update(fields, suite_id=suite.id, build_id=build.id, instance_id=build.instance_id,
-               test_key=test_key(suite.name, name), name=name)
+    row.update(
+        fields,
+        suite_id=suite.id,
+        build_id=build.id,
+        instance_id=build.instance_id,
+        test_key=test_key(suite.name, name),
+        name=name,
+    )
     try:
         row["id"] = run(CASE_INSERT, row).inserted_primary_key[0]
     except IntegrityError:
@@ -499,8 +509,20 @@ def kind_of(item):
 
 
 CASE_ROW_FIELDS = (
-    "name", "started", "finished", "result_status", "duration", "message", "details",
-    "system_out", "system_err", "attempts", "is_flaky", "properties", "signature", "signature_text",
+    "name",
+    "started",
+    "finished",
+    "result_status",
+    "duration",
+    "message",
+    "details",
+    "system_out",
+    "system_err",
+    "attempts",
+    "is_flaky",
+    "properties",
+    "signature",
+    "signature_text",
 )
 # what a case row holds when the INSERT leaves a field out (the rest default to NULL)
 ROW_DEFAULTS = {"attempts": 1, "is_flaky": False}
@@ -512,7 +534,8 @@ def batch_fields(cases):
     Leaving them out of the INSERT spares the driver escaping a NULL per row and column.
     """
     return [
-        field for field in CASE_ROW_FIELDS
+        field
+        for field in CASE_ROW_FIELDS
         if field == "name" or any(case.get(field) not in (None, ROW_DEFAULTS.get(field)) for case in cases)
     ]
 
@@ -538,8 +561,9 @@ def add_cases(suite, build, cases, pipe=None):
     fields = batch_fields(cases)
     shared = shared_times(cases, fields)
     fields = [field for field in fields if field not in shared]
-    limits = [(index, CASE_TEXT_LIMITS[name]) for index, name in enumerate(fields)
-              if name in CASE_TEXT_LIMITS]
+    limits = [
+        (index, CASE_TEXT_LIMITS[name]) for index, name in enumerate(fields) if name in CASE_TEXT_LIMITS
+    ]
     defaults = [(index, ROW_DEFAULTS[field]) for index, field in enumerate(fields) if field in ROW_DEFAULTS]
     totals = dict.fromkeys(COUNTERS, 0)
     rows = []

@@ -134,13 +134,19 @@ def comparison_base(build):
     branch; failing that, the previous build by number. The reason is one of
     the ``BASE_*`` values, so pages can say when the base is a fallback.
     """
-    earlier = select(TestBuild).where(
-        TestBuild.instance_id == build.instance_id, TestBuild.number < build.number
-    ).order_by(TestBuild.number.desc()).limit(1)
+    earlier = (
+        select(TestBuild)
+        .where(TestBuild.instance_id == build.instance_id, TestBuild.number < build.number)
+        .order_by(TestBuild.number.desc())
+        .limit(1)
+    )
     finished = earlier.where(TestBuild.finished.is_not(None))
     branch = TestBuild.branch.is_(None) if build.branch is None else TestBuild.branch == build.branch
-    for statement, reason in ((finished.where(branch), BASE_SAME_BRANCH), (finished, BASE_OTHER_BRANCH),
-                              (earlier, BASE_UNFINISHED)):
+    for statement, reason in (
+        (finished.where(branch), BASE_SAME_BRANCH),
+        (finished, BASE_OTHER_BRANCH),
+        (earlier, BASE_UNFINISHED),
+    ):
         base = db.session.scalar(statement)
         if base is not None:
             return base, reason
@@ -161,15 +167,25 @@ def paired_cases(build_id, base_id, condition, limit, inner=False):
     here = aliased(TestCase, name="here")
     there = aliased(TestCase, name="there")
     statement = (
-        select(here.id, here.suite_id, here.test_key, here.name, here.result_status,
-               TestSuite.name.label("suite"),
-               there.id.label("other_id"), there.result_status.label("other_status"),
-               there.suite_id.label("other_suite_id"))
+        select(
+            here.id,
+            here.suite_id,
+            here.test_key,
+            here.name,
+            here.result_status,
+            TestSuite.name.label("suite"),
+            there.id.label("other_id"),
+            there.result_status.label("other_status"),
+            there.suite_id.label("other_suite_id"),
+        )
         .join(TestSuite, TestSuite.id == here.suite_id)
         .join(
             there,
-            and_(there.instance_id == here.instance_id, there.test_key == here.test_key,
-                 there.build_id == base_id),
+            and_(
+                there.instance_id == here.instance_id,
+                there.test_key == here.test_key,
+                there.build_id == base_id,
+            ),
             isouter=not inner,
         )
         .where(here.build_id == build_id, condition(here, there))
@@ -192,14 +208,26 @@ def absent_cases(build, base_id, limit):
     there = aliased(TestCase, name="there")
     absent = (
         select(here.id)
-        .outerjoin(there, and_(there.instance_id == build.instance_id, there.test_key == here.test_key,
-                               there.build_id == base_id))
+        .outerjoin(
+            there,
+            and_(
+                there.instance_id == build.instance_id,
+                there.test_key == here.test_key,
+                there.build_id == base_id,
+            ),
+        )
         .where(here.build_id == build.id, there.id.is_(None))
         .with_hint(there, f"FORCE INDEX ({TEST_KEY_INDEX})", "mysql")
     )
     statement = (
-        select(TestCase.id, TestCase.suite_id, TestCase.test_key, TestCase.name, TestCase.result_status,
-               TestSuite.name.label("suite"))
+        select(
+            TestCase.id,
+            TestCase.suite_id,
+            TestCase.test_key,
+            TestCase.name,
+            TestCase.result_status,
+            TestSuite.name.label("suite"),
+        )
         .join(TestSuite, TestSuite.id == TestCase.suite_id)
         .where(TestCase.id.in_(absent))
         .order_by(TestSuite.name, TestCase.name)
@@ -211,8 +239,14 @@ def absent_cases(build, base_id, limit):
 
 def diff_item(row, with_base=True):
     """One test in a build comparison."""
-    item = {"suite": row.suite, "name": row.name, "test_key": row.test_key,
-            "status": row.result_status, "case_id": row.id, "suite_id": row.suite_id}
+    item = {
+        "suite": row.suite,
+        "name": row.name,
+        "test_key": row.test_key,
+        "status": row.result_status,
+        "case_id": row.id,
+        "suite_id": row.suite_id,
+    }
     if with_base:
         item.update(base_status=row.other_status, base_case_id=row.other_id)
     return item
@@ -220,9 +254,16 @@ def diff_item(row, with_base=True):
 
 def fixed_item(row):
     """A fixed test, from a row found through the base build (the same test: same names)."""
-    return {"suite": row.suite, "name": row.name, "test_key": row.test_key,
-            "status": row.other_status, "case_id": row.other_id, "suite_id": row.other_suite_id,
-            "base_status": row.result_status, "base_case_id": row.id}
+    return {
+        "suite": row.suite,
+        "name": row.name,
+        "test_key": row.test_key,
+        "status": row.other_status,
+        "case_id": row.other_id,
+        "suite_id": row.other_suite_id,
+        "base_status": row.result_status,
+        "base_case_id": row.id,
+    }
 
 
 def compare_builds(build, other=None, limit=None):
@@ -240,8 +281,15 @@ def compare_builds(build, other=None, limit=None):
     ``base_reason`` says how the base was chosen (see :func:`comparison_base`).
     """
     base, reason = (other, BASE_CHOSEN) if other is not None else comparison_base(build)
-    empty = {"base": None, "base_reason": None, "new_failures": [], "fixed": [], "still_failing": [],
-             "new_tests": [], "removed_tests": []}
+    empty = {
+        "base": None,
+        "base_reason": None,
+        "new_failures": [],
+        "fixed": [],
+        "still_failing": [],
+        "new_tests": [],
+        "removed_tests": [],
+    }
     if base is None:
         return empty
 
@@ -260,10 +308,13 @@ def compare_builds(build, other=None, limit=None):
         "base_reason": reason,
         "new_failures": [diff_item(r) for r in pairs(lambda c, o: and_(failing(c), not_failing(o)))],
         # through the base's few failures, not the build's many passes
-        "fixed": [fixed_item(r) for r in pairs(
-            lambda c, o: and_(failing(c), o.result_status == Status.SUCCESS), inner=True, swapped=True)],
-        "still_failing": [diff_item(r) for r in pairs(
-            lambda c, o: and_(failing(c), failing(o)), inner=True)],
+        "fixed": [
+            fixed_item(r)
+            for r in pairs(
+                lambda c, o: and_(failing(c), o.result_status == Status.SUCCESS), inner=True, swapped=True
+            )
+        ],
+        "still_failing": [diff_item(r) for r in pairs(lambda c, o: and_(failing(c), failing(o)), inner=True)],
         "new_tests": [diff_item(r, False) for r in absent_cases(build, base.id, limit)],
         "removed_tests": [diff_item(r, False) for r in absent_cases(base, build.id, limit)],
     }
@@ -323,13 +374,23 @@ def recent_runs(instance_id, keys, build_ids):
     if not keys:
         return []
     return db.session.execute(
-        select(TestCase.test_key, TestCase.id, TestCase.suite_id, TestCase.name, TestCase.result_status,
-               TestCase.duration, TestCase.is_flaky, TestSuite.name.label("suite"),
-               TestBuild.number, TestBuild.id.label("build_id"))
+        select(
+            TestCase.test_key,
+            TestCase.id,
+            TestCase.suite_id,
+            TestCase.name,
+            TestCase.result_status,
+            TestCase.duration,
+            TestCase.is_flaky,
+            TestSuite.name.label("suite"),
+            TestBuild.number,
+            TestBuild.id.label("build_id"),
+        )
         .join(TestSuite, TestSuite.id == TestCase.suite_id)
         .join(TestBuild, TestBuild.id == TestCase.build_id)
-        .where(TestCase.instance_id == instance_id, TestCase.test_key.in_(keys),
-               TestCase.build_id.in_(build_ids))
+        .where(
+            TestCase.instance_id == instance_id, TestCase.test_key.in_(keys), TestCase.build_id.in_(build_ids)
+        )
         .order_by(TestBuild.number)
     ).all()
 
@@ -341,8 +402,15 @@ def latest_by_key(rows):
 
 def test_ref(row):
     """The identity of a test and its newest case."""
-    return {"suite": row.suite, "name": row.name, "test_key": row.test_key, "case_id": row.id,
-            "suite_id": row.suite_id, "build_id": row.build_id, "last_status": row.result_status}
+    return {
+        "suite": row.suite,
+        "name": row.name,
+        "test_key": row.test_key,
+        "case_id": row.id,
+        "suite_id": row.suite_id,
+        "build_id": row.build_id,
+        "last_status": row.result_status,
+    }
 
 
 def top_failing(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10, between=None):
@@ -476,7 +544,8 @@ def slowest_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10,
         .limit(top)
     ).all()
     latest = latest_by_key(
-        row for row in recent_runs(instance_id, [r.test_key for r in ranked], ids)
+        row
+        for row in recent_runs(instance_id, [r.test_key for r in ranked], ids)
         if row.result_status in RAN and row.duration is not None
     )
     return [
@@ -505,8 +574,12 @@ def flakiness(runs):
     failing = [failed for failed, _ in outcomes]
     flips = sum(1 for before, after in zip(failing, failing[1:], strict=False) if before != after)
     retried = sum(1 for _, flaky in outcomes if flaky)
-    return {"runs": len(outcomes), "flips": flips, "retried": retried,
-            "score": flaky_score(len(outcomes), flips, retried)}
+    return {
+        "runs": len(outcomes),
+        "flips": flips,
+        "retried": retried,
+        "score": flaky_score(len(outcomes), flips, retried),
+    }
 
 
 def flaky_candidates(window):
@@ -516,14 +589,18 @@ def flaky_candidates(window):
     outer row, that is over every case of the instance.
     """
     ids = [row.id for row in window]
-    keys = set(db.session.scalars(
-        select(TestCase.test_key).where(TestCase.build_id.in_(ids), TestCase.result_status.in_(FAILING))
-    ))
+    keys = set(
+        db.session.scalars(
+            select(TestCase.test_key).where(TestCase.build_id.in_(ids), TestCase.result_status.in_(FAILING))
+        )
+    )
     retried_builds = [row.id for row in window if row.flaky]
     if retried_builds:
-        keys.update(db.session.scalars(
-            select(TestCase.test_key).where(TestCase.build_id.in_(retried_builds), TestCase.is_flaky)
-        ))
+        keys.update(
+            db.session.scalars(
+                select(TestCase.test_key).where(TestCase.build_id.in_(retried_builds), TestCase.is_flaky)
+            )
+        )
     return sorted(keys)
 
 
@@ -560,15 +637,23 @@ def flaky_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10, b
     )
     flipped = case((and_(per_run.c.before.is_not(None), per_run.c.before != per_run.c.failing), 1), else_=0)
     totals = db.session.execute(
-        select(per_run.c.test_key, func.count().label("runs"), func.sum(flipped).label("flips"),
-               func.sum(per_run.c.retried).label("retried"), func.sum(per_run.c.failing).label("failures"),
-               func.max(per_run.c.id).label("case_id"))
-        .group_by(per_run.c.test_key)
+        select(
+            per_run.c.test_key,
+            func.count().label("runs"),
+            func.sum(flipped).label("flips"),
+            func.sum(per_run.c.retried).label("retried"),
+            func.sum(per_run.c.failing).label("failures"),
+            func.max(per_run.c.id).label("case_id"),
+        ).group_by(per_run.c.test_key)
     ).all()
     scored = []
     for row in totals:
-        figures = {"runs": row.runs, "flips": int(row.flips), "retried": int(row.retried),
-                   "failures": int(row.failures)}
+        figures = {
+            "runs": row.runs,
+            "flips": int(row.flips),
+            "retried": int(row.retried),
+            "failures": int(row.failures),
+        }
         figures["score"] = flaky_score(figures["runs"], figures["flips"], figures["retried"])
         if figures["score"] > 0:
             scored.append((row.test_key, figures, row.case_id))
@@ -614,19 +699,35 @@ def regression_candidates(build_id, baseline, factor, min_increase, min_runs):
     """
     lows = (
         select(TestCase.test_key, func.min(TestCase.duration).label("low"), func.count().label("runs"))
-        .where(*ran_with_duration(baseline)).group_by(TestCase.test_key).subquery()
+        .where(*ran_with_duration(baseline))
+        .group_by(TestCase.test_key)
+        .subquery()
     )
-    return list(db.session.scalars(
-        select(TestCase.test_key)
-        .join(lows, lows.c.test_key == TestCase.test_key)
-        .where(*ran_with_duration([build_id]), lows.c.runs >= min_runs,
-               TestCase.duration >= lows.c.low * factor, TestCase.duration - lows.c.low >= min_increase)
-    ))
+    return list(
+        db.session.scalars(
+            select(TestCase.test_key)
+            .join(lows, lows.c.test_key == TestCase.test_key)
+            .where(
+                *ran_with_duration([build_id]),
+                lows.c.runs >= min_runs,
+                TestCase.duration >= lows.c.low * factor,
+                TestCase.duration - lows.c.low >= min_increase,
+            )
+        )
+    )
 
 
-def duration_regressions(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, build=None,
-                         factor=REGRESSION_FACTOR, min_increase=REGRESSION_MIN_INCREASE,
-                         min_runs=REGRESSION_MIN_RUNS, top=20, between=None):
+def duration_regressions(
+    instance_id,
+    limit_builds=DEFAULT_WINDOW,
+    branch=None,
+    build=None,
+    factor=REGRESSION_FACTOR,
+    min_increase=REGRESSION_MIN_INCREASE,
+    min_runs=REGRESSION_MIN_RUNS,
+    top=20,
+    between=None,
+):
     """Tests that became markedly slower than their own recent median.
 
     A test of ``build`` (default: the newest build, of ``branch`` if given)
@@ -656,8 +757,16 @@ def duration_regressions(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, 
     medians = select(ranks.c.test_key, runs, median).group_by(ranks.c.test_key).subquery()
     increase = TestCase.duration - medians.c.median
     rows = db.session.execute(
-        select(TestCase.id, TestCase.suite_id, TestCase.test_key, TestCase.name, TestCase.duration,
-               TestSuite.name.label("suite"), medians.c.median, medians.c.runs)
+        select(
+            TestCase.id,
+            TestCase.suite_id,
+            TestCase.test_key,
+            TestCase.name,
+            TestCase.duration,
+            TestSuite.name.label("suite"),
+            medians.c.median,
+            medians.c.runs,
+        )
         .join(medians, medians.c.test_key == TestCase.test_key)
         .join(TestSuite, TestSuite.id == TestCase.suite_id)
         .where(
@@ -672,9 +781,15 @@ def duration_regressions(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, 
     ).all()
     result["tests"] = [
         {
-            "suite": row.suite, "name": row.name, "test_key": row.test_key, "case_id": row.id,
-            "suite_id": row.suite_id, "build_id": build.id, "duration": seconds(row.duration),
-            "median": seconds(row.median), "runs": int(row.runs),
+            "suite": row.suite,
+            "name": row.name,
+            "test_key": row.test_key,
+            "case_id": row.id,
+            "suite_id": row.suite_id,
+            "build_id": build.id,
+            "duration": seconds(row.duration),
+            "median": seconds(row.median),
+            "runs": int(row.runs),
             "increase": seconds(row.duration - row.median),
             "ratio": round(row.duration / row.median, 2) if row.median else None,
         }
@@ -693,10 +808,22 @@ def test_history(instance_id, test_key, limit=50):
     if not is_test_key(test_key):
         return None
     rows = db.session.execute(
-        select(TestCase.id, TestCase.suite_id, TestCase.build_id, TestCase.name, TestCase.result_status,
-               TestCase.duration, TestCase.started, TestCase.attempts, TestCase.is_flaky,
-               TestCase.message, TestSuite.name.label("suite"), TestBuild.number,
-               TestBuild.branch, TestBuild.started.label("build_started"))
+        select(
+            TestCase.id,
+            TestCase.suite_id,
+            TestCase.build_id,
+            TestCase.name,
+            TestCase.result_status,
+            TestCase.duration,
+            TestCase.started,
+            TestCase.attempts,
+            TestCase.is_flaky,
+            TestCase.message,
+            TestSuite.name.label("suite"),
+            TestBuild.number,
+            TestBuild.branch,
+            TestBuild.started.label("build_started"),
+        )
         .join(TestBuild, TestBuild.id == TestCase.build_id)
         .join(TestSuite, TestSuite.id == TestCase.suite_id)
         .where(TestCase.instance_id == instance_id, TestCase.test_key == test_key)
@@ -718,10 +845,17 @@ def test_history(instance_id, test_key, limit=50):
         "flakiness": figures,
         "history": [
             {
-                "build_id": row.build_id, "build_number": row.number, "branch": row.branch,
-                "case_id": row.id, "suite_id": row.suite_id, "status": row.result_status,
-                "duration": seconds(row.duration), "started": row.started or row.build_started,
-                "attempts": row.attempts, "is_flaky": bool(row.is_flaky), "message": row.message,
+                "build_id": row.build_id,
+                "build_number": row.number,
+                "branch": row.branch,
+                "case_id": row.id,
+                "suite_id": row.suite_id,
+                "status": row.result_status,
+                "duration": seconds(row.duration),
+                "started": row.started or row.build_started,
+                "attempts": row.attempts,
+                "is_flaky": bool(row.is_flaky),
+                "message": row.message,
             }
             for row in rows
         ],

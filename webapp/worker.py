@@ -31,7 +31,11 @@ from webapp.extensions import db
 
 # modules whose import registers job handlers and periodic tasks
 JOB_MODULES = (
-    "webapp.mail", "webapp.notifications", "webapp.webhooks", "webapp.import_runner", "webapp.cloudwatch",
+    "webapp.mail",
+    "webapp.notifications",
+    "webapp.webhooks",
+    "webapp.import_runner",
+    "webapp.cloudwatch",
     "webapp.oplog_shipping",
 )
 BATCH = 10

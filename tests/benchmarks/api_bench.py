@@ -133,7 +133,10 @@ def serve(app, cwd, port, args, **environment):
     )
     master = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), app],
-        cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -152,7 +155,10 @@ def serve(app, cwd, port, args, **environment):
 def start_gunicorn(url, port, args):
     """Start Greenbar on 127.0.0.1:port; return the master process."""
     return serve(
-        "wsgi:app", ROOT, port, args,
+        "wsgi:app",
+        ROOT,
+        port,
+        args,
         DATABASE_URL=url.render_as_string(hide_password=False),
         SECRET_KEY="bench",
         GREENBAR_INSTANCE_PATH=str(Path(os.environ.get("TMPDIR", "/tmp")) / f"greenbar-bench-{port}"),
@@ -264,12 +270,16 @@ def describe(label, requests, elapsed, latencies, failures, cpu=None):
     ordered = sorted(latencies)
     p50 = statistics.median(ordered) * 1000
     p99 = ordered[int(len(ordered) * 0.99) - 1] * 1000
-    print(f"{label:34s} {requests:7d} requests in {elapsed:6.1f} s = {requests / elapsed:7.0f} req/s  "
-          f"p50 {p50:5.1f} ms  p99 {p99:6.1f} ms  unexpected {len(failures)}")
+    print(
+        f"{label:34s} {requests:7d} requests in {elapsed:6.1f} s = {requests / elapsed:7.0f} req/s  "
+        f"p50 {p50:5.1f} ms  p99 {p99:6.1f} ms  unexpected {len(failures)}"
+    )
     if cpu is not None:
-        print(f"{'':34s} CPU per request: app {cpu[0]:.2f} ms, database {cpu[1]:.2f} ms, "
-              f"clients {cpu[2]:.2f} ms; total {sum(cpu):.2f} ms "
-              f"(2 cores: at most {2000 / sum(cpu):.0f} req/s on a quiet machine)")
+        print(
+            f"{'':34s} CPU per request: app {cpu[0]:.2f} ms, database {cpu[1]:.2f} ms, "
+            f"clients {cpu[2]:.2f} ms; total {sum(cpu):.2f} ms "
+            f"(2 cores: at most {2000 / sum(cpu):.0f} req/s on a quiet machine)"
+        )
     for failure in failures[:5]:
         print("    ", failure)
     return requests / elapsed, p99
@@ -302,7 +312,7 @@ def live_run(port, token, ids, args, master_pid):
         (suite_urls[n % args.suites], f"test_case_{n:06d}", status_of(n), round(0.001 * (n % 97), 3))
         for n in range(args.suites * args.cases // args.rounds)
     ]
-    jobs = [(port, token, cases[client::args.clients]) for client in range(args.clients)]
+    jobs = [(port, token, cases[client :: args.clients]) for client in range(args.clients)]
     figures = run_clients(record_cases, jobs, master_pid)
     for suite_url in suite_urls:
         setup.call("POST", suite_url + "finish/")
@@ -328,7 +338,7 @@ def floor_run(port, token, args, master_pid):
         (suite_urls[n % args.suites], f"test_case_{n:06d}", status_of(n), round(0.001 * (n % 97), 3))
         for n in range(args.suites * args.cases // args.rounds)
     ]
-    jobs = [(port, token, cases[client::args.clients]) for client in range(args.clients)]
+    jobs = [(port, token, cases[client :: args.clients]) for client in range(args.clients)]
     return run_clients(record_cases, jobs, master_pid)
 
 
@@ -336,8 +346,13 @@ def combined(rounds):
     """One (requests, seconds, latencies, failures, CPU) from several rounds; CPU weighted by requests."""
     requests = sum(figures[0] for figures in rounds)
     cpu = [sum(figures[4][n] * figures[0] for figures in rounds) / requests for n in range(3)]
-    return (requests, sum(figures[1] for figures in rounds), [x for figures in rounds for x in figures[2]],
-            [x for figures in rounds for x in figures[3]], cpu)
+    return (
+        requests,
+        sum(figures[1] for figures in rounds),
+        [x for figures in rounds for x in figures[2]],
+        [x for figures in rounds for x in figures[3]],
+        cpu,
+    )
 
 
 def check_counts(url, stored, expected, setup_failures):
@@ -349,12 +364,16 @@ def check_counts(url, stored, expected, setup_failures):
         and build_counts == suite_sums == row_counts
         and not setup_failures
     )
-    print(f"counts: {counts}; build {build_counts} = suites {suite_sums} = rows {row_counts}: "
-          f"{'exact' if exact else 'WRONG'}")
+    print(
+        f"counts: {counts}; build {build_counts} = suites {suite_sums} = rows {row_counts}: "
+        f"{'exact' if exact else 'WRONG'}"
+    )
     # the counter is a DOUBLE: any drift beyond float rounding would be a lost or doubled addition
     drift = round(stored["cases_duration"] - expected["duration"], 6)
-    print(f"total duration: stored {stored['cases_duration']} s, "
-          f"sum of the cases {expected['duration']} s, drift {drift} s")
+    print(
+        f"total duration: stored {stored['cases_duration']} s, "
+        f"sum of the cases {expected['duration']} s, drift {drift} s"
+    )
     return exact
 
 
@@ -364,13 +383,17 @@ def counted_rows(url, build_id):
     with engine.connect() as connection:
         build = connection.execute(sa.select(TestBuild.__table__).where(TestBuild.id == build_id)).one()
         suites = connection.execute(
-            sa.select(*[sa.func.sum(getattr(TestSuite, name)) for name in COUNTED])
-            .where(TestSuite.build_id == build_id)
+            sa.select(*[sa.func.sum(getattr(TestSuite, name)) for name in COUNTED]).where(
+                TestSuite.build_id == build_id
+            )
         ).one()
-        rows = dict(connection.execute(
-            sa.select(TestCase.result_status, sa.func.count()).where(TestCase.build_id == build_id)
-            .group_by(TestCase.result_status)
-        ).all())
+        rows = dict(
+            connection.execute(
+                sa.select(TestCase.result_status, sa.func.count())
+                .where(TestCase.build_id == build_id)
+                .group_by(TestCase.result_status)
+            ).all()
+        )
     engine.dispose()
     from_rows = [sum(rows.values()), *[rows.get(status, 0) for status in STATUSES]]
     return [getattr(build, name) for name in COUNTED], [int(value) for value in suites], from_rows
@@ -386,10 +409,18 @@ def main():
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each read phase")
     parser.add_argument("--suites", type=int, default=20)
     parser.add_argument("--cases", type=int, default=500, help="cases per suite, over all rounds")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="live rounds; Greenbar and the floor take turns, each round a new build")
-    parser.add_argument("--max-requests", type=int, default=None,
-                        help="gunicorn's worker recycling (default: gunicorn.conf.py's); 0 turns it off")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="live rounds; Greenbar and the floor take turns, each round a new build",
+    )
+    parser.add_argument(
+        "--max-requests",
+        type=int,
+        default=None,
+        help="gunicorn's worker recycling (default: gunicorn.conf.py's); 0 turns it off",
+    )
     args = parser.parse_args()
     url = scratch_database()
     live_floor.DB["database"] = f"greenbar_floor_{uuid.uuid4().hex[:8]}"
@@ -400,18 +431,21 @@ def main():
         master = start_gunicorn(url, port, args)
         floor_master, floor_token = start_floor(floor_port, args)
         recycling = "as gunicorn.conf.py" if args.max_requests is None else args.max_requests
-        print(f"gunicorn: {args.workers} {args.worker_class} workers x {args.threads} threads "
-              f"on 127.0.0.1:{port}, "
-              f"max_requests {recycling}; {args.clients} client processes with keep-alive connections; "
-              f"MariaDB {url.database}")
+        print(
+            f"gunicorn: {args.workers} {args.worker_class} workers x {args.threads} threads "
+            f"on 127.0.0.1:{port}, "
+            f"max_requests {recycling}; {args.clients} client processes with keep-alive connections; "
+            f"MariaDB {url.database}"
+        )
         warm = Client(port, "ci", token)
         build = warm.call("POST", f"/api/test-instance/{ids['instance']}/test-build/", {"name": "read"}, 201)
         read_path = f"/api/test-instance/{ids['instance']}/test-build/{build['id']}/"
         for label, password in (("GET with a token", token), ("GET with the password", "ci-password")):
             # a first pass warms every worker (and its password memory) up; the second is measured
             for seconds in (args.seconds / 2, args.seconds):
-                figures = run_clients(read_for, [(port, "ci", password, read_path, seconds)] * args.clients,
-                                      master.pid)
+                figures = run_clients(
+                    read_for, [(port, "ci", password, read_path, seconds)] * args.clients, master.pid
+                )
             describe(label, *figures)
         # the live run and the floor take turns, so both meet the same load from the rest of the machine
         greenbar_rounds, floor_rounds, exact = [], [], True
@@ -422,10 +456,12 @@ def main():
             floor_rounds.append(floor_run(floor_port, floor_token, args, floor_master.pid))
         rate, p99 = describe("live run: create/start/finish", *combined(greenbar_rounds))
         floor_rate, _ = describe("floor (bare WSGI + PyMySQL)", *combined(floor_rounds))
-        print(f"Greenbar / floor = {rate / floor_rate:.2f} "
-              f"(target 0.7: {'met' if rate >= 0.7 * floor_rate else 'MISSED'}); "
-              f"p99 < 50 ms ({'met' if p99 < 50 else 'MISSED'}); "
-              f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        print(
+            f"Greenbar / floor = {rate / floor_rate:.2f} "
+            f"(target 0.7: {'met' if rate >= 0.7 * floor_rate else 'MISSED'}); "
+            f"p99 < 50 ms ({'met' if p99 < 50 else 'MISSED'}); "
+            f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+        )
         if not exact:
             sys.exit(1)
     finally:

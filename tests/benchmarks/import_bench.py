@@ -109,8 +109,9 @@ def prepare(url, runs):
 
     :return: ``(token, instance ids)``.
     """
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False),
-                      "SECRET_KEY": "bench"})
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False), "SECRET_KEY": "bench"}
+    )
     with app.app_context():
         upgrade()
         user = User(username="ci", role="maintainer", active=True)
@@ -147,7 +148,10 @@ def start_gunicorn(url, port):
     )
     master = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -191,7 +195,10 @@ def post_report(port, token, instance_id, body):
     """Post the report once; return the reply."""
     response = requests.post(
         f"http://127.0.0.1:{port}/api/test-instance/{instance_id}/import/",
-        data=body, auth=("ci", token), headers={"Content-Type": "application/xml"}, timeout=600,
+        data=body,
+        auth=("ci", token),
+        headers={"Content-Type": "application/xml"},
+        timeout=600,
     )
     if response.status_code != 201:
         raise SystemExit(f"import failed: {response.status_code} {response.text[:500]}")
@@ -236,8 +243,22 @@ def floor_run(connection, instance_id, build_id, suite_ids, body):
                 elif child.tag == "skipped":
                     status, message = "SKIPPED", child.get("message")
             key = hashlib.blake2b(f"{suite}\x1f{name}".encode(), digest_size=16).hexdigest()
-            rows.append((suite_ids[suite], build_id, instance_id, key, name, finished, status,
-                         float(element.get("time")), message, details, 1, 0))
+            rows.append(
+                (
+                    suite_ids[suite],
+                    build_id,
+                    instance_id,
+                    key,
+                    name,
+                    finished,
+                    status,
+                    float(element.get("time")),
+                    message,
+                    details,
+                    1,
+                    0,
+                )
+            )
             element.clear()
             while element.getprevious() is not None:
                 del element.getparent()[0]
@@ -290,8 +311,14 @@ def main():
         db_pid = database_pid(url)
         print(f"report: {len(body) / 1e6:.1f} MB, {TOTAL} cases {expected}")
         print(f"worker RSS after warm-up: {peak_rss_mb(worker):.0f} MB (peak so far)")
-        connection = pymysql.connect(host=url.host, port=url.port or 3306, user=url.username,
-                                     password=url.password or "", database=url.database, charset="utf8mb4")
+        connection = pymysql.connect(
+            host=url.host,
+            port=url.port or 3306,
+            user=url.username,
+            password=url.password or "",
+            database=url.database,
+            charset="utf8mb4",
+        )
         app_runs, floor_runs = [], []
         for run, instance_id in enumerate(instance_ids, start=1):
             if run % 2 == 0:
@@ -299,8 +326,10 @@ def main():
             app_runs.append(import_run(worker, db_pid, port, token, instance_id, body, expected))
             if run % 2 == 1:
                 floor_runs.append(floor_measure(connection, db_pid, instance_id, body))
-            print(f"run {run}: greenbar {describe(*app_runs[-1])}  floor {describe(*floor_runs[-1])}",
-                  flush=True)
+            print(
+                f"run {run}: greenbar {describe(*app_runs[-1])}  floor {describe(*floor_runs[-1])}",
+                flush=True,
+            )
         best_app = TOTAL / min(wall for wall, _, _ in app_runs)
         best_floor = TOTAL / min(wall for wall, _, _ in floor_runs)
         print(f"best greenbar: {best_app:,.0f} cases/s (target >= 25,000 and >= half the floor)")
@@ -308,8 +337,10 @@ def main():
         print(f"ratio greenbar/floor: {best_app / best_floor:.2f} (target >= 0.50)")
         app_cpu = min(app + database for _, app, database in app_runs)
         floor_cpu = min(app + database for _, app, database in floor_runs)
-        print(f"least CPU per import: greenbar {app_cpu:.2f} s, floor {floor_cpu:.2f} s;"
-              f" floor/greenbar {floor_cpu / app_cpu:.2f} (the load-independent ratio)")
+        print(
+            f"least CPU per import: greenbar {app_cpu:.2f} s, floor {floor_cpu:.2f} s;"
+            f" floor/greenbar {floor_cpu / app_cpu:.2f} (the load-independent ratio)"
+        )
         print(f"worker peak RSS: {peak_rss_mb(worker):.0f} MB (target < 250 MB)")
         verify_counters(url)
     finally:
@@ -325,9 +356,11 @@ def verify_counters(url):
     """Check that every imported build's counters add up to the report (the floor keeps none)."""
     engine = sa.create_engine(url)
     with engine.connect() as connection:
-        totals = connection.execute(
-            sa.select(TestBuild.cases_total).where(TestBuild.cases_total > 1)
-        ).scalars().all()
+        totals = (
+            connection.execute(sa.select(TestBuild.cases_total).where(TestBuild.cases_total > 1))
+            .scalars()
+            .all()
+        )
     engine.dispose()
     print(f"imported builds: {len(totals)}, counters exact: {all(total == TOTAL for total in totals)}")
 

@@ -52,8 +52,11 @@ def big_rows(suite_index, rng):
         roll = rng.random()
         status = "ERROR" if roll < 0.005 else "FAILED" if roll < 0.015 else "SUCCESS"
         status = "SKIPPED" if 0.015 <= roll < 0.03 else status
-        row = {"name": f"test_{suite_index:02d}_{number:05d}", "result_status": status,
-               "duration": round(rng.lognormvariate(-3, 1), 4)}
+        row = {
+            "name": f"test_{suite_index:02d}_{number:05d}",
+            "result_status": status,
+            "duration": round(rng.lognormvariate(-3, 1), 4),
+        }
         if status in ("FAILED", "ERROR"):
             row["message"] = "AssertionError: expected 200, got 500"
             row["details"] = "Traceback (most recent call last):\n  ...\nAssertionError"
@@ -69,7 +72,7 @@ def add_big_build(instance, rng):
         suite = results.create_suite(build, f"big.suite{suite_index:02d}")
         rows = big_rows(suite_index, rng)
         for start in range(0, len(rows), CHUNK):
-            results.add_cases(suite, build, rows[start:start + CHUNK])
+            results.add_cases(suite, build, rows[start : start + CHUNK])
     db.session.commit()
     return build, time.perf_counter() - started
 
@@ -91,8 +94,9 @@ def load(app):
             print(f"  inserted build {build.id}: {BIG_CASES} cases in {seconds:.1f} s", flush=True)
         small = results.create_build(big, branch="main")
         suite = results.create_suite(small, "small")
-        results.add_cases(suite, small, [{"name": f"t{i}", "result_status": "SUCCESS", "duration": 0.1}
-                                         for i in range(10)])
+        results.add_cases(
+            suite, small, [{"name": f"t{i}", "result_status": "SUCCESS", "duration": 0.1} for i in range(10)]
+        )
         db.session.commit()
         return user.get_id()
 
@@ -158,8 +162,10 @@ def time_pages(app, user_id, repeat):
     print(f"  {'page':45} {'median ms':>10} {'max ms':>9}  bytes")
     for label, path in pages(app):
         timings, response = time_get(client, path, repeat)
-        print(f"  {label:45} {statistics.median(timings):10.1f} {max(timings):9.1f}  {len(response.data)}",
-              flush=True)
+        print(
+            f"  {label:45} {statistics.median(timings):10.1f} {max(timings):9.1f}  {len(response.data)}",
+            flush=True,
+        )
 
 
 def run(database, repeat):

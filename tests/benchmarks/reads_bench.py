@@ -170,8 +170,16 @@ def test_rows(rng):
             kind = "streak"
         elif idx % 40 == 1:
             kind = "skip"
-        rows.append({"idx": idx, "suite_name": suite, "name": name, "test_key": test_key(suite, name),
-                     "kind": kind, "base": round(rng.lognormvariate(-2.5, 1.2), 4)})
+        rows.append(
+            {
+                "idx": idx,
+                "suite_name": suite,
+                "name": name,
+                "test_key": test_key(suite, name),
+                "kind": kind,
+                "base": round(rng.lognormvariate(-2.5, 1.2), 4),
+            }
+        )
     return rows
 
 
@@ -198,8 +206,10 @@ def load(app):
             connection.execute(sa.text(SUITES_SQL.format(suites=SUITES)), params)
         for first in range(1, BUILDS + 1, CHUNK_BUILDS):
             with db.engine.begin() as connection:
-                connection.execute(sa.text(CASES_SQL.format(builds=BUILDS)),
-                                   dict(params, first=first, last=first + CHUNK_BUILDS - 1))
+                connection.execute(
+                    sa.text(CASES_SQL.format(builds=BUILDS)),
+                    dict(params, first=first, last=first + CHUNK_BUILDS - 1),
+                )
         sign_failures(instance_id)
         big = {"instance": load_big_build()}
         with db.engine.begin() as connection:
@@ -235,10 +245,13 @@ def load_big_build():
 def sign_failures(instance_id):
     """Give the bulk-loaded failing cases their failure signatures, as every write path would."""
     with db.engine.begin() as connection:
-        rows = connection.execute(sa.text(
-            "SELECT id, message, details FROM test_cases "
-            "WHERE instance_id = :i AND result_status IN ('FAILED', 'ERROR')"
-        ), {"i": instance_id}).all()
+        rows = connection.execute(
+            sa.text(
+                "SELECT id, message, details FROM test_cases "
+                "WHERE instance_id = :i AND result_status IN ('FAILED', 'ERROR')"
+            ),
+            {"i": instance_id},
+        ).all()
         signed = []
         for row in rows:
             digest, text = signature_for(row.message, row.details)
@@ -260,19 +273,25 @@ def badge_token(instance_id):
 def targets(app, instance_id):
     """(label, path, target ms) of every page and endpoint to time."""
     with app.app_context():
-        newest = db.session.execute(sa.text(
-            "SELECT id FROM test_builds WHERE instance_id = :i ORDER BY number DESC LIMIT 1"
-        ), {"i": instance_id}).scalar()
-        suite = db.session.execute(sa.text("SELECT MIN(id) FROM test_suites WHERE build_id = :b"),
-                                   {"b": newest}).scalar()
-        case = db.session.execute(sa.text("SELECT MIN(id) FROM test_cases WHERE suite_id = :s"),
-                                  {"s": suite}).scalar()
-        key = db.session.execute(sa.text("SELECT test_key FROM test_cases WHERE id = :c"),
-                                 {"c": case}).scalar()
-        big_instance, big = db.session.execute(sa.text(
-            "SELECT b.instance_id, b.id FROM test_builds b JOIN test_instances i ON i.id = b.instance_id"
-            " WHERE i.name = 'hundred-k'"
-        )).one()
+        newest = db.session.execute(
+            sa.text("SELECT id FROM test_builds WHERE instance_id = :i ORDER BY number DESC LIMIT 1"),
+            {"i": instance_id},
+        ).scalar()
+        suite = db.session.execute(
+            sa.text("SELECT MIN(id) FROM test_suites WHERE build_id = :b"), {"b": newest}
+        ).scalar()
+        case = db.session.execute(
+            sa.text("SELECT MIN(id) FROM test_cases WHERE suite_id = :s"), {"s": suite}
+        ).scalar()
+        key = db.session.execute(
+            sa.text("SELECT test_key FROM test_cases WHERE id = :c"), {"c": case}
+        ).scalar()
+        big_instance, big = db.session.execute(
+            sa.text(
+                "SELECT b.instance_id, b.id FROM test_builds b JOIN test_instances i ON i.id = b.instance_id"
+                " WHERE i.name = 'hundred-k'"
+            )
+        ).one()
         token = badge_token(instance_id)
         db.session.remove()
     api = f"/api/test-instance/{instance_id}"
@@ -297,8 +316,11 @@ def targets(app, instance_id):
         ("API test search ('test_004')", f"{api}/tests/?search=test_004", 100),
         ("build status filter, 100k build (SKIPPED)", f"/builds/{big}?status=SKIPPED", 100),
         ("  sorted by duration", f"/builds/{big}?status=SKIPPED&sort=-duration", 100),
-        ("API SKIPPED cases by -duration, 100k build",
-         f"{big_api}/cases/?result_status=SKIPPED&ordering=-duration", 100),
+        (
+            "API SKIPPED cases by -duration, 100k build",
+            f"{big_api}/cases/?result_status=SKIPPED&ordering=-duration",
+            100,
+        ),
         ("build failure groups + gate panel", f"/builds/{newest}/failures?partial=1", 100),
         ("API build failure groups", f"{api}/test-build/{newest}/failure-groups/", 100),
         ("API top failure causes (30 builds)", f"{api}/failure-groups/", 150),
@@ -342,14 +364,19 @@ def main():
         raise SystemExit(reason)
     os.environ["GREENBAR_INSTANCE_PATH"] = tempfile.mkdtemp(prefix="greenbar-reads-")
     url = args.reuse or create_scratch_mysql()
-    settings = {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "RATELIMIT_ENABLED": False,
-                "WTF_CSRF_ENABLED": False}
+    settings = {
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SECRET_KEY": "bench",
+        "RATELIMIT_ENABLED": False,
+        "WTF_CSRF_ENABLED": False,
+    }
     app = create_app(settings)
     try:
         if args.reuse:
             with app.app_context():
                 instance_id = db.session.execute(
-                    sa.text("SELECT id FROM test_instances WHERE name = 'million'")).scalar_one()
+                    sa.text("SELECT id FROM test_instances WHERE name = 'million'")
+                ).scalar_one()
                 db.session.remove()
         else:
             instance_id = load(app)

@@ -29,8 +29,12 @@ ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = "/usr/bin/chromium"
 # as root chromium needs --no-sandbox; the rest keep it from calling home
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 USERS = {"admin": "admin-browser-pw", "viewer": "viewer-browser-pw"}
 
@@ -53,7 +57,11 @@ def flask_command(env, *args):
     """Run ``flask --app wsgi ARGS`` in the repository, failing loudly on error."""
     subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", *args],
-        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
 
 
@@ -87,10 +95,16 @@ def end_queries(database_url):
     url = sa.make_url(database_url)
     engine = sa.create_engine(url.set(database=None, query={}))
     with engine.begin() as connection:
-        running = connection.execute(
-            sa.text("SELECT id FROM information_schema.processlist WHERE db = :db AND id <> CONNECTION_ID()"),
-            {"db": url.database},
-        ).scalars().all()
+        running = (
+            connection.execute(
+                sa.text(
+                    "SELECT id FROM information_schema.processlist WHERE db = :db AND id <> CONNECTION_ID()"
+                ),
+                {"db": url.database},
+            )
+            .scalars()
+            .all()
+        )
         for thread_id in running:
             connection.execute(sa.text(f"KILL {int(thread_id)}"))
     engine.dispose()
@@ -132,7 +146,10 @@ def server(tmp_path_factory):
             flask_command(env, "users", "create", role, "--role", role, "--password", password)
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         base_url = f"http://127.0.0.1:{port}"
         wait_until_healthy(base_url, process)

@@ -93,6 +93,7 @@ def render_nginx_site(**overrides):
     environment = jinja2.Environment(  # noqa: S701
         loader=jinja2.FileSystemLoader(str(ANSIBLE_DIR / "roles/nginx/templates")),
         undefined=jinja2.StrictUndefined,
-        trim_blocks=True, keep_trailing_newline=True,
+        trim_blocks=True,
+        keep_trailing_newline=True,
     )
     return environment.get_template("greenbar.conf.j2").render(**site_vars)

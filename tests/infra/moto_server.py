@@ -78,18 +78,21 @@ def check_preferences(preferences):
         raise ValidationError("MinHealthyPercentage must be between 0 and 100.")
     if high is not None and not (100 <= high <= 200 and high - low <= 100):
         raise ValidationError(
-            "MaxHealthyPercentage must be between 100 and 200, at most 100 above MinHealthyPercentage.")
+            "MaxHealthyPercentage must be between 100 and 200, at most 100 above MinHealthyPercentage."
+        )
 
 
 def outdated_instances(backend, group, skip_matching):
     """The group's instance states a refresh replaces, and the version it targets."""
     if group.ec2_launch_template is None:
-        raise ValidationError(
-            f"A group without a launch template ({group.name}) {NOT_MODELLED}")
+        raise ValidationError(f"A group without a launch template ({group.name}) {NOT_MODELLED}")
     target = group.ec2_launch_template.get_version(group.launch_template_version).number
     tags = backend.ec2_backend.tags
-    return [state for state in group.instance_states
-            if not skip_matching or tags[state.instance.id].get(VERSION_TAG) != str(target)], target
+    return [
+        state
+        for state in group.instance_states
+        if not skip_matching or tags[state.instance.id].get(VERSION_TAG) != str(target)
+    ], target
 
 
 def start_instance_refresh(self, group_name, strategy, preferences, desired_configuration):
@@ -132,8 +135,11 @@ def describe_instance_refreshes(self, group_name, refresh_ids):
     """The group's refreshes, newest first, only those in ``refresh_ids`` if any are given."""
     if group_name not in self.autoscaling_groups:
         raise ValidationError(f"AutoScalingGroup name not found - {group_name}")
-    return [refresh for refresh in refreshes_of(self).get(group_name, [])
-            if not refresh_ids or refresh["InstanceRefreshId"] in refresh_ids]
+    return [
+        refresh
+        for refresh in refreshes_of(self).get(group_name, [])
+        if not refresh_ids or refresh["InstanceRefreshId"] in refresh_ids
+    ]
 
 
 def refreshes_of(backend):

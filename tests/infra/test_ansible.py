@@ -44,8 +44,9 @@ def ansible_env(**extra):
 def test_ansible_lint_production_profile():
     """Do all playbooks and roles pass ansible-lint's production profile?"""
     lint = require_program("ansible-lint")
-    result = subprocess.run([lint, "--offline"], cwd=ANSIBLE_DIR, env=ansible_env(), capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        [lint, "--offline"], cwd=ANSIBLE_DIR, env=ansible_env(), capture_output=True, text=True, timeout=600
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
     assert "Profile 'production' was required, and it passed" in output
@@ -56,8 +57,9 @@ def test_syntax_check(playbook):
     """Does every playbook pass ansible-playbook --syntax-check?"""
     inventory = "inventories/production/hosts.yml"
     command = [require_program("ansible-playbook"), "--syntax-check", "-i", inventory, playbook]
-    result = subprocess.run(command, cwd=ANSIBLE_DIR, env=ansible_env(), capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        command, cwd=ANSIBLE_DIR, env=ansible_env(), capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -73,15 +75,24 @@ def secret_store(tmp_path_factory):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(log, "w") as output:
-        process = subprocess.Popen([require_program("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                                   stdout=output, stderr=output)
+        process = subprocess.Popen(
+            [require_program("moto_server"), "-H", "127.0.0.1", "-p", str(port)], stdout=output, stderr=output
+        )
     try:
         wait_until(lambda: moto_answers(url), 30, "moto_server to answer")
-        credentials = {"username": "greenbar", "password": "p@ss/word+1", "dbname": "greenbar",
-                       "secret_key": "k" * 64}
-        boto3.client("secretsmanager", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
-                     aws_secret_access_key="testing").create_secret(
-            Name="greenbar-local/app", SecretString=json.dumps(credentials))
+        credentials = {
+            "username": "greenbar",
+            "password": "p@ss/word+1",
+            "dbname": "greenbar",
+            "secret_key": "k" * 64,
+        }
+        boto3.client(
+            "secretsmanager",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        ).create_secret(Name="greenbar-local/app", SecretString=json.dumps(credentials))
         yield {"url": url, "credentials": credentials}
     finally:
         stop_process(process)
@@ -97,8 +108,9 @@ def machine(tmp_path_factory, secret_store):
     main_conf = nginx_dir / "nginx.conf"
     main_conf.write_text(main_conf.read_text().replace("/etc/nginx/", f"{nginx_dir}/"))
     release = root / "greenbar-ci.tar.gz"
-    subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar.gz", f"--output={release}", "HEAD"],
-                   check=True)
+    subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar.gz", f"--output={release}", "HEAD"], check=True
+    )
     settings = {
         "app_release": "ci",
         "app_root": str(root / "opt"),
@@ -109,8 +121,11 @@ def machine(tmp_path_factory, secret_store):
         "app_systemd_dir": str(root / "systemd"),
         "app_secret_id": "greenbar-local/app",
         "app_db_host": "db.internal",
-        "app_aws_environment": {"AWS_ENDPOINT_URL": secret_store["url"], "AWS_ACCESS_KEY_ID": "testing",
-                                "AWS_SECRET_ACCESS_KEY": "testing"},
+        "app_aws_environment": {
+            "AWS_ENDPOINT_URL": secret_store["url"],
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        },
         "app_max_upload_mb": 50,
         "app_external_url": "https://greenbar.example.test",
         "common_install_packages": False,
@@ -127,13 +142,24 @@ def machine(tmp_path_factory, secret_store):
 
 def apply_configure(machine):
     """Run configure.yml on this machine (connection local); return (changed, output)."""
-    command = [require_program("ansible-playbook"), "--connection", "local", "--inventory", "localhost,",
-               "configure.yml", "--extra-vars", json.dumps(machine["settings"]),
-               # we are root already, and the machine may have no sudo.
-               "--extra-vars", "ansible_become=false",
-               "--extra-vars", "ansible_python_interpreter=" + str(require_program("python"))]
-    result = subprocess.run(command, cwd=ANSIBLE_DIR, env=ansible_env(), capture_output=True, text=True,
-                            timeout=600)
+    command = [
+        require_program("ansible-playbook"),
+        "--connection",
+        "local",
+        "--inventory",
+        "localhost,",
+        "configure.yml",
+        "--extra-vars",
+        json.dumps(machine["settings"]),
+        # we are root already, and the machine may have no sudo.
+        "--extra-vars",
+        "ansible_become=false",
+        "--extra-vars",
+        "ansible_python_interpreter=" + str(require_program("python")),
+    ]
+    result = subprocess.run(
+        command, cwd=ANSIBLE_DIR, env=ansible_env(), capture_output=True, text=True, timeout=600
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     return int(RECAP.search(output).group(2)), output
@@ -149,8 +175,11 @@ def applied(machine):
 def test_nginx_role_renders_the_one_site_and_nginx_accepts_it(machine, applied):
     """Is the site the role wrote exactly its template rendered, enabled, and accepted by nginx -t?"""
     nginx_dir = machine["nginx_dir"]
-    site_vars = {name: value for name, value in machine["settings"].items()
-                 if name.startswith("nginx_") and name != "nginx_conf_dir"}
+    site_vars = {
+        name: value
+        for name, value in machine["settings"].items()
+        if name.startswith("nginx_") and name != "nginx_conf_dir"
+    }
     written = (nginx_dir / "sites-available" / "greenbar.conf").read_text()
     assert written == render_nginx_site(**site_vars)
     assert "client_max_body_size 50m;" in written and "set_real_ip_from 10.20.0.0/16;" in written
@@ -158,8 +187,9 @@ def test_nginx_role_renders_the_one_site_and_nginx_accepts_it(machine, applied):
     assert enabled.resolve() == nginx_dir / "sites-available" / "greenbar.conf"
     assert not (nginx_dir / "sites-enabled" / "default").exists()
     assert "Check the whole nginx configuration." in applied["output"]
-    check = subprocess.run([require_program("nginx"), "-t", "-c", str(nginx_dir / "nginx.conf")],
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [require_program("nginx"), "-t", "-c", str(nginx_dir / "nginx.conf")], capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stderr
 
 
@@ -173,11 +203,17 @@ def test_app_role_writes_release_environment_and_unit(machine, applied, secret_s
     assert (opt / "current" / "wsgi.py").exists() and (opt / "current" / "gunicorn.conf.py").exists()
     env_file = machine["root"] / "etc-greenbar" / "greenbar.env"
     assert oct(env_file.stat().st_mode & 0o777) == "0o640"
-    env = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line
-               and not line.startswith("#"))
+    env = dict(
+        line.split("=", 1)
+        for line in env_file.read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
     credentials = secret_store["credentials"]
     # the password's URL-special characters are escaped in the URL.
-    assert env["DATABASE_URL"] == "mysql+pymysql://greenbar:p%40ss%2Fword%2B1@db.internal:3306/greenbar?charset=utf8mb4"
+    assert (
+        env["DATABASE_URL"]
+        == "mysql+pymysql://greenbar:p%40ss%2Fword%2B1@db.internal:3306/greenbar?charset=utf8mb4"
+    )
     assert env["SECRET_KEY"] == credentials["secret_key"]
     assert env["GREENBAR_MAX_UPLOAD_MB"] == "50"
     assert env["GREENBAR_GUNICORN_BIND"] == "unix:/run/greenbar/gunicorn.sock"
@@ -200,9 +236,14 @@ def test_second_application_changes_nothing(machine, applied):
 
 def inventory_groups(moto_url, region):
     """The groups and hosts the aws_ec2 inventory finds on moto with AWS_REGION=``region``."""
-    env = ansible_env(AWS_URL=moto_url, AWS_REGION=region, AWS_ACCESS_KEY_ID="testing",
-                      AWS_SECRET_ACCESS_KEY="testing", AWS_CONFIG_FILE=os.devnull,
-                      AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    env = ansible_env(
+        AWS_URL=moto_url,
+        AWS_REGION=region,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
     env.pop("AWS_DEFAULT_REGION", None)
     env.pop("AWS_PROFILE", None)
     command = [require_program("ansible-inventory"), "-i", "inventories/production/aws_ec2.yml", "--list"]
@@ -214,13 +255,22 @@ def inventory_groups(moto_url, region):
 
 def test_dynamic_inventory_takes_its_region_from_aws_region(secret_store):
     """Does the aws_ec2 inventory look in the region AWS_REGION names, as the playbooks do, and only there?"""
-    ec2 = boto3.client("ec2", endpoint_url=secret_store["url"], region_name="eu-west-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    ec2 = boto3.client(
+        "ec2",
+        endpoint_url=secret_store["url"],
+        region_name="eu-west-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     image = ec2.describe_images()["Images"][0]["ImageId"]
-    tags = [{"Key": "Application", "Value": "greenbar"}, {"Key": "Environment", "Value": "production"},
-            {"Key": "Role", "Value": "web"}]
-    launched = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
-                                 TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])
+    tags = [
+        {"Key": "Application", "Value": "greenbar"},
+        {"Key": "Environment", "Value": "production"},
+        {"Key": "Role", "Value": "web"},
+    ]
+    launched = ec2.run_instances(
+        ImageId=image, MinCount=1, MaxCount=1, TagSpecifications=[{"ResourceType": "instance", "Tags": tags}]
+    )
     [instance] = launched["Instances"]
     assert inventory_groups(secret_store["url"], "eu-west-1")["role_web"] == {instance["InstanceId"]}
     assert "role_web" not in inventory_groups(secret_store["url"], "us-west-2")

@@ -76,8 +76,10 @@ def junit_report(name, cases=3, padding=0):
         for n in range(cases)
     )
     comment = f"<!-- {'x' * padding} -->" if padding else ""
-    return (f'<?xml version="1.0"?>{comment}<testsuite name="{name}" tests="{cases}" failures="1">'
-            f"{body}</testsuite>").encode()
+    return (
+        f'<?xml version="1.0"?>{comment}<testsuite name="{name}" tests="{cases}" failures="1">'
+        f"{body}</testsuite>"
+    ).encode()
 
 
 def app_environment(database_url, **extra):
@@ -96,8 +98,14 @@ def app_environment(database_url, **extra):
 
 def flask(env, *args):
     """Run ``flask --app wsgi ARGS`` in the repository and return its stdout."""
-    result = subprocess.run([str(VENV_BIN / "flask"), "--app", "wsgi", *args], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [str(VENV_BIN / "flask"), "--app", "wsgi", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -130,16 +138,26 @@ class Gunicorn:
         self.socket = root / f"{name}.sock"
         self.log = root / "logs" / f"gunicorn-{name}.log"
         gunicorn_env = dict(
-            env, GREENBAR_GUNICORN_BIND=f"unix:{self.socket}", GREENBAR_GUNICORN_WORKERS="2",
-            GREENBAR_GUNICORN_THREADS="4", GREENBAR_GUNICORN_NAME=f"greenbar-{name}",
-            GREENBAR_GUNICORN_ACCESS_LOG=str(self.log), GREENBAR_GUNICORN_ERROR_LOG=str(self.log),
+            env,
+            GREENBAR_GUNICORN_BIND=f"unix:{self.socket}",
+            GREENBAR_GUNICORN_WORKERS="2",
+            GREENBAR_GUNICORN_THREADS="4",
+            GREENBAR_GUNICORN_NAME=f"greenbar-{name}",
+            GREENBAR_GUNICORN_ACCESS_LOG=str(self.log),
+            GREENBAR_GUNICORN_ERROR_LOG=str(self.log),
         )
         self.process = subprocess.Popen(
             [str(VENV_BIN / "gunicorn"), "--config", str(REPO / "gunicorn.conf.py"), "wsgi:app"],
-            cwd=REPO, env=gunicorn_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=REPO,
+            env=gunicorn_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-        wait_until(lambda: self.socket.exists() or self.process.poll() is not None, 60,
-                   f"gunicorn {name} to bind its socket")
+        wait_until(
+            lambda: self.socket.exists() or self.process.poll() is not None,
+            60,
+            f"gunicorn {name} to bind its socket",
+        )
         assert self.process.poll() is None, tail(self.log)
 
     def stop(self):
@@ -166,22 +184,28 @@ def stack(database, tmp_path_factory):
         for name in ("a", "b"):
             gunicorns[name] = Gunicorn(name, root, env)
         port = free_port()
-        (root / "greenbar.conf").write_text(render_nginx_site(
-            nginx_listen=f"127.0.0.1:{port}",
-            nginx_upstream_sockets=[str(g.socket) for g in gunicorns.values()],
-            nginx_static_root=str(REPO / "webapp" / "static"),
-            nginx_max_body_mb=UPLOAD_LIMIT_MB,
-            nginx_access_log=str(root / "logs" / "access.log"),
-            nginx_error_log=str(root / "logs" / "greenbar-error.log"),
-        ))
+        (root / "greenbar.conf").write_text(
+            render_nginx_site(
+                nginx_listen=f"127.0.0.1:{port}",
+                nginx_upstream_sockets=[str(g.socket) for g in gunicorns.values()],
+                nginx_static_root=str(REPO / "webapp" / "static"),
+                nginx_max_body_mb=UPLOAD_LIMIT_MB,
+                nginx_access_log=str(root / "logs" / "access.log"),
+                nginx_error_log=str(root / "logs" / "greenbar-error.log"),
+            )
+        )
         # workers must reach the root-owned sockets (umask 007) when we run as root.
         user = "user root;" if os.geteuid() == 0 else ""
         (root / "nginx.conf").write_text(MAIN_CONF.format(root=root, user=user))
-        check = subprocess.run([nginx, "-t", "-p", str(root), "-c", str(root / "nginx.conf")],
-                               capture_output=True, text=True)
+        check = subprocess.run(
+            [nginx, "-t", "-p", str(root), "-c", str(root / "nginx.conf")], capture_output=True, text=True
+        )
         assert check.returncode == 0, check.stderr
-        nginx_process = subprocess.Popen([nginx, "-p", str(root), "-c", str(root / "nginx.conf")],
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        nginx_process = subprocess.Popen(
+            [nginx, "-p", str(root), "-c", str(root / "nginx.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         base = f"http://127.0.0.1:{port}"
         wait_until(lambda: answers(base), 60, "nginx and the app to answer")
         yield {"base": base, "root": root, "gunicorns": gunicorns, "proxy": proxy, "token": database["token"]}
@@ -227,8 +251,13 @@ def test_login_through_nginx(stack):
     assert form.headers["X-Frame-Options"] == "SAMEORIGIN"
     csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form.text).group(1)
     request_id = f"login-{uuid.uuid4().hex}"
-    response = session.post(login, data={"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": csrf},
-                            headers={"X-Request-ID": request_id}, allow_redirects=False, timeout=30)
+    response = session.post(
+        login,
+        data={"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": csrf},
+        headers={"X-Request-ID": request_id},
+        allow_redirects=False,
+        timeout=30,
+    )
     assert response.status_code == 302, response.text[:500]
     # the app builds its redirect from nginx's Host and X-Forwarded-* headers.
     assert response.headers["Location"] in ("/", f"{stack['base']}/")
@@ -242,13 +271,17 @@ def test_login_through_nginx(stack):
 
 def test_import_report_through_nginx(stack, api, instance_id):
     """Does a JUnit report posted through nginx become a build with the right counts?"""
-    response = api.post(f"{stack['base']}/api/test-instance/{instance_id}/import/?name=nightly",
-                        data=junit_report("nightly", cases=5), headers={"Content-Type": "application/xml"},
-                        timeout=60)
+    response = api.post(
+        f"{stack['base']}/api/test-instance/{instance_id}/import/?name=nightly",
+        data=junit_report("nightly", cases=5),
+        headers={"Content-Type": "application/xml"},
+        timeout=60,
+    )
     assert response.status_code == 201, response.text
     body = response.json()
-    build = api.get(f"{stack['base']}/api/test-instance/{instance_id}/test-build/{body['build']['id']}/",
-                    timeout=30).json()
+    build = api.get(
+        f"{stack['base']}/api/test-instance/{instance_id}/test-build/{body['build']['id']}/", timeout=30
+    ).json()
     assert build["name"] == "nightly"
     assert body["suites"] == 1
     assert (body["cases"]["total"], body["cases"]["FAILED"], body["cases"]["SUCCESS"]) == (5, 1, 4)
@@ -256,8 +289,9 @@ def test_import_report_through_nginx(stack, api, instance_id):
 
 def test_static_files_come_from_nginx(stack):
     """Are /static/ files served by nginx itself, with long cache headers and gzip?"""
-    response = requests.get(f"{stack['base']}/static/app.css", headers={"Accept-Encoding": "gzip"},
-                            timeout=30)
+    response = requests.get(
+        f"{stack['base']}/static/app.css", headers={"Accept-Encoding": "gzip"}, timeout=30
+    )
     assert response.status_code == 200
     assert response.content == (REPO / "webapp/static/app.css").read_bytes()
     assert response.headers["Content-Type"] == "text/css; charset=utf-8"
@@ -272,16 +306,24 @@ def test_static_files_come_from_nginx(stack):
 def test_upload_over_the_limit_gets_413(stack, api, instance_id):
     """Does a report above the upload limit get a clear JSON 413 from nginx, never reaching the app?"""
     too_big = junit_report("huge", padding=UPLOAD_LIMIT_MB * 1024 * 1024 + 1)
-    response = api.post(f"{stack['base']}/api/test-instance/{instance_id}/import/", data=too_big,
-                        headers={"Content-Type": "application/xml"}, timeout=60)
+    response = api.post(
+        f"{stack['base']}/api/test-instance/{instance_id}/import/",
+        data=too_big,
+        headers={"Content-Type": "application/xml"},
+        timeout=60,
+    )
     assert response.status_code == 413
     assert response.headers["Content-Type"] == "application/json"
     error = response.json()["error"]
     assert error["status"] == 413 and f"{UPLOAD_LIMIT_MB} MB" in error["message"]
     # just under nginx's limit, the app's equal limit lets the same report through.
     fits = junit_report("fits", padding=UPLOAD_LIMIT_MB * 1024 * 1024 - 4096)
-    response = api.post(f"{stack['base']}/api/test-instance/{instance_id}/import/", data=fits,
-                        headers={"Content-Type": "application/xml"}, timeout=60)
+    response = api.post(
+        f"{stack['base']}/api/test-instance/{instance_id}/import/",
+        data=fits,
+        headers={"Content-Type": "application/xml"},
+        timeout=60,
+    )
     assert response.status_code == 201, response.text[:500]
 
 
@@ -312,8 +354,16 @@ class Client:
         self.auth = ("admin", stack["token"])
         self.stop = threading.Event()
         self.lock = threading.Lock()
-        self.figures = {"reads": 0, "failed reads": 0, "writes": 0, "write attempts": 0, "retried writes": 0,
-                        "failed writes": 0, "replayed writes": 0, "wrong replays": 0}
+        self.figures = {
+            "reads": 0,
+            "failed reads": 0,
+            "writes": 0,
+            "write attempts": 0,
+            "retried writes": 0,
+            "failed writes": 0,
+            "replayed writes": 0,
+            "wrong replays": 0,
+        }
         self.acknowledged = []
         self.errors = []
 
@@ -341,8 +391,9 @@ class Client:
         self.count("write attempts")
         headers = {"Content-Type": "application/xml", "Idempotency-Key": key}
         try:
-            response = session.post(f"{self.base}/import/?name={key}", data=junit_report(key),
-                                    headers=headers, timeout=30)
+            response = session.post(
+                f"{self.base}/import/?name={key}", data=junit_report(key), headers=headers, timeout=30
+            )
         except requests.RequestException as error:
             self.errors.append(f"write: {error!r}")
             return None
@@ -378,8 +429,11 @@ class Client:
             if self.figures["writes"] % 3 == 0:
                 self.count("replayed writes")
                 replay = self.send(session, key)
-                if replay is None or replay.headers.get("Idempotent-Replayed") != "true" \
-                        or replay.json()["build"]["id"] != build_id:
+                if (
+                    replay is None
+                    or replay.headers.get("Idempotent-Replayed") != "true"
+                    or replay.json()["build"]["id"] != build_id
+                ):
                     self.count("wrong replays")
 
 

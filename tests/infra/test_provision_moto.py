@@ -64,8 +64,9 @@ def moto(tmp_path_factory):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, str(server), "-H", "127.0.0.1", "-p", str(port)],
-                                   stdout=log, stderr=log)
+        process = subprocess.Popen(
+            [sys.executable, str(server), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log
+        )
     try:
         wait_until(lambda: moto_answers(url), 30, "moto_server to answer")
         yield {"url": url, "log": log_path, "tmp": tmp_path_factory.mktemp("deploy")}
@@ -103,12 +104,18 @@ def run_playbook(moto, playbook, *extra_vars, expect_failure=False, unset=()):
     for name in unset:
         del env[name]
     result = subprocess.run(
-        command, cwd=ANSIBLE_DIR, env=env, capture_output=True, text=True, timeout=600,
+        command,
+        cwd=ANSIBLE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     output = result.stdout + result.stderr
     failed = result.returncode != 0
-    assert failed == expect_failure, f"{playbook} exit {result.returncode}:\n{output[-6000:]}\n" \
-        f"--- moto log ---\n{tail(moto['log'])}"
+    assert failed == expect_failure, (
+        f"{playbook} exit {result.returncode}:\n{output[-6000:]}\n--- moto log ---\n{tail(moto['log'])}"
+    )
     recap = RECAP.search(output)
     assert recap, output[-3000:]
     ok, changed, _unreachable, _failed = (int(value) for value in recap.groups())
@@ -131,8 +138,11 @@ def documented_value(playbook, variable):
 def client(moto, service):
     """A boto3 client for ``service`` on the moto server."""
     return boto3.client(
-        service, endpoint_url=moto["url"], region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        service,
+        endpoint_url=moto["url"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
     )
 
 
@@ -154,8 +164,12 @@ def cycle(moto):
     cycle = {"documented_ran": [], "timings": {}}
     # moto ships no Debian images, so the AMI lookup cannot run; the optional
     # parts (mail through SES, the CDN) are switched on too, so the cycle covers them
-    cycle["required"] = [*documented(cycle, "provision.yml"), f"aws_stack_ami_id={a_moto_image(moto)}",
-                         f"aws_stack_ses_identity={MAIL_IDENTITY}", "aws_stack_cdn=true"]
+    cycle["required"] = [
+        *documented(cycle, "provision.yml"),
+        f"aws_stack_ami_id={a_moto_image(moto)}",
+        f"aws_stack_ses_identity={MAIL_IDENTITY}",
+        "aws_stack_cdn=true",
+    ]
     started = time.monotonic()
     ok, changed, output = run_playbook(moto, "provision.yml", *cycle["required"])
     cycle["timings"]["provision"] = time.monotonic() - started
@@ -171,8 +185,9 @@ def stack_vpc(moto):
 
 def subnets_by_tier(moto, vpc_id):
     """The VPC's subnets as {"public": [...], "private": [...]}, each sorted by CIDR."""
-    subnets = client(moto, "ec2").describe_subnets(
-        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+    subnets = client(moto, "ec2").describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])[
+        "Subnets"
+    ]
     tiers = {"public": [], "private": []}
     for subnet in sorted(subnets, key=lambda s: s["CidrBlock"]):
         tags = {tag["Key"]: tag["Value"] for tag in subnet.get("Tags", [])}
@@ -182,8 +197,9 @@ def subnets_by_tier(moto, vpc_id):
 
 def security_groups(moto, vpc_id):
     """The stack's security groups by suffix: {"lb": ..., "web": ..., "db": ...}."""
-    groups = client(moto, "ec2").describe_security_groups(
-        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]
+    groups = client(moto, "ec2").describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])[
+        "SecurityGroups"
+    ]
     return {g["GroupName"].removeprefix(STACK + "-"): g for g in groups if g["GroupName"] != "default"}
 
 
@@ -204,22 +220,25 @@ def test_network(moto, cycle):
     vpc = stack_vpc(moto)
     assert vpc["CidrBlock"] == "10.20.0.0/16"
     assert ec2.describe_vpc_attribute(VpcId=vpc["VpcId"], Attribute="enableDnsHostnames")[
-        "EnableDnsHostnames"]["Value"]
+        "EnableDnsHostnames"
+    ]["Value"]
     tiers = subnets_by_tier(moto, vpc["VpcId"])
     assert len(tiers["public"]) == len(tiers["private"]) == 2
     for tier, public in (("public", True), ("private", False)):
         assert len({s["AvailabilityZone"] for s in tiers[tier]}) == 2
         assert all(s["MapPublicIpOnLaunch"] is public for s in tiers[tier])
-    igws = ec2.describe_internet_gateways(
-        Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])["InternetGateways"]
+    igws = ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])[
+        "InternetGateways"
+    ]
     assert len(igws) == 1
     tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["RouteTables"]
     routes_of = {}
     for table in tables:
         for association in table["Associations"]:
             if "SubnetId" in association:
-                routes_of[association["SubnetId"]] = {r["DestinationCidrBlock"]: r.get("GatewayId")
-                                                      for r in table["Routes"]}
+                routes_of[association["SubnetId"]] = {
+                    r["DestinationCidrBlock"]: r.get("GatewayId") for r in table["Routes"]
+                }
     for subnet in tiers["public"]:
         assert routes_of[subnet["SubnetId"]]["0.0.0.0/0"] == igws[0]["InternetGatewayId"]
     for subnet in tiers["private"]:
@@ -288,8 +307,11 @@ def test_instance_permissions(moto, cycle):
     bucket_arn = f"arn:aws:s3:::{STACK}-123456789012"
     assert statements["ReadReleases"]["Resource"] == f"{bucket_arn}/releases/*"
     assert statements["ReadWriteUploads"]["Resource"] == f"{bucket_arn}/uploads/*"
-    actions = [a for s in document["Statement"] for a in
-               (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
+    actions = [
+        a
+        for s in document["Statement"]
+        for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    ]
     assert not [a for a in actions if a.endswith("*")]
     profile = iam.get_instance_profile(InstanceProfileName=f"{STACK}-web")["InstanceProfile"]
     assert [r["RoleName"] for r in profile["Roles"]] == [f"{STACK}-web"]
@@ -331,8 +353,9 @@ def test_load_balancer(moto, cycle):
 
 def launch_template_versions(moto):
     """All versions of the stack's launch template."""
-    return client(moto, "ec2").describe_launch_template_versions(
-        LaunchTemplateName=STACK)["LaunchTemplateVersions"]
+    return client(moto, "ec2").describe_launch_template_versions(LaunchTemplateName=STACK)[
+        "LaunchTemplateVersions"
+    ]
 
 
 def test_launch_template(moto, cycle):
@@ -385,8 +408,11 @@ def test_auto_scaling(moto, cycle):
 def test_alarm_notifies_topic(moto, cycle):
     """Does CPU above 50% raise an alarm that mails the operator through SNS?"""
     [alarm] = client(moto, "cloudwatch").describe_alarms(AlarmNames=[f"{STACK}-cpu-high"])["MetricAlarms"]
-    assert (alarm["MetricName"], alarm["Threshold"], alarm["ComparisonOperator"]) == \
-        ("CPUUtilization", 50.0, "GreaterThanThreshold")
+    assert (alarm["MetricName"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "CPUUtilization",
+        50.0,
+        "GreaterThanThreshold",
+    )
     assert alarm["Dimensions"] == [{"Name": "AutoScalingGroupName", "Value": STACK}]
     [topic_arn] = alarm["AlarmActions"]
     subscriptions = client(moto, "sns").list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
@@ -403,17 +429,34 @@ def test_app_alarms_watch_the_apps_own_figures(moto, cycle):
     alarms = {alarm["AlarmName"]: alarm for alarm in described}
     [topic_arn] = alarms[f"{STACK}-5xx"]["AlarmActions"]
     shapes = {
-        name: (alarm["Namespace"], alarm["MetricName"], alarm["Dimensions"], alarm["Statistic"],
-               alarm["Threshold"], alarm["AlarmActions"])
+        name: (
+            alarm["Namespace"],
+            alarm["MetricName"],
+            alarm["Dimensions"],
+            alarm["Statistic"],
+            alarm["Threshold"],
+            alarm["AlarmActions"],
+        )
         for name, alarm in alarms.items()
     }
     assert shapes == {
-        f"{STACK}-5xx": ("Greenbar", "Requests", [{"Name": "StatusClass", "Value": "5xx"}], "Sum", 25.0,
-                         [topic_arn]),
+        f"{STACK}-5xx": (
+            "Greenbar",
+            "Requests",
+            [{"Name": "StatusClass", "Value": "5xx"}],
+            "Sum",
+            25.0,
+            [topic_arn],
+        ),
         f"{STACK}-oldest-job": ("Greenbar", "OldestJobAgeSeconds", [], "Maximum", 900.0, [topic_arn]),
-        f"{STACK}-imports-dead-letters": ("AWS/SQS", "ApproximateNumberOfMessagesVisible",
-                                          [{"Name": "QueueName", "Value": f"{STACK}-imports-dlq"}], "Maximum",
-                                          0.0, [topic_arn]),
+        f"{STACK}-imports-dead-letters": (
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            [{"Name": "QueueName", "Value": f"{STACK}-imports-dlq"}],
+            "Maximum",
+            0.0,
+            [topic_arn],
+        ),
     }
     assert alarms[f"{STACK}-oldest-job"]["TreatMissingData"] == "breaching"
 
@@ -421,10 +464,21 @@ def test_app_alarms_watch_the_apps_own_figures(moto, cycle):
 def test_dashboard_shows_the_key_figures(moto, cycle):
     """Does the dashboard chart requests, cases stored, waiting work and dead letters?"""
     body = json.loads(client(moto, "cloudwatch").get_dashboard(DashboardName=STACK)["DashboardBody"])
-    charted = {metric[1] for widget in body["widgets"] for metric in widget["properties"]["metrics"]
-               if metric[0] != "..."}
-    assert charted == {"Requests", "CasesStored", "OutboxDepth", "ImportQueueDepth", "OldestJobAgeSeconds",
-                       "CPUUtilization", "ApproximateNumberOfMessagesVisible"}
+    charted = {
+        metric[1]
+        for widget in body["widgets"]
+        for metric in widget["properties"]["metrics"]
+        if metric[0] != "..."
+    }
+    assert charted == {
+        "Requests",
+        "CasesStored",
+        "OutboxDepth",
+        "ImportQueueDepth",
+        "OldestJobAgeSeconds",
+        "CPUUtilization",
+        "ApproximateNumberOfMessagesVisible",
+    }
 
 
 def test_import_queue_sets_failures_aside_after_five_receives(moto, cycle):
@@ -447,12 +501,18 @@ def test_cdn_caches_static_files_only(moto, cycle):
     [alb] = client(moto, "elbv2").describe_load_balancers(Names=[STACK])["LoadBalancers"]
     assert origin["DomainName"] == alb["DNSName"]
     default = config["DefaultCacheBehavior"]
-    assert (default["DefaultTTL"], default["MaxTTL"], default["ForwardedValues"]["Cookies"]["Forward"]) == \
-        (0, 0, "all")
+    assert (default["DefaultTTL"], default["MaxTTL"], default["ForwardedValues"]["Cookies"]["Forward"]) == (
+        0,
+        0,
+        "all",
+    )
     assert default["ForwardedValues"]["QueryString"] is True
     [static] = config["CacheBehaviors"]["Items"]
-    assert (static["PathPattern"], static["DefaultTTL"], static["ForwardedValues"]["Cookies"]["Forward"]) == \
-        ("/static/*", 31536000, "none")
+    assert (static["PathPattern"], static["DefaultTTL"], static["ForwardedValues"]["Cookies"]["Forward"]) == (
+        "/static/*",
+        31536000,
+        "none",
+    )
 
 
 def test_second_run_changes_nothing(moto, cycle):
@@ -490,8 +550,9 @@ def tagged_instances(moto, **tags):
 
 def instance_refreshes(moto):
     """The stack group's instance refreshes, newest first."""
-    return client(moto, "autoscaling").describe_instance_refreshes(
-        AutoScalingGroupName=STACK)["InstanceRefreshes"]
+    return client(moto, "autoscaling").describe_instance_refreshes(AutoScalingGroupName=STACK)[
+        "InstanceRefreshes"
+    ]
 
 
 def run_deploy(moto, cycle, timing, *extra_vars):
@@ -511,8 +572,13 @@ def test_deploy_first_release(moto, cycle, tmp_path):
     ami = next(value for value in cycle["required"] if value.startswith("aws_stack_ami_id="))
     cycle["sha"] = sha
     # the commit overrides the documented revision (a tag this repository lacks).
-    cycle["deploy_vars"] = [*documented(cycle, "deploy.yml"), ami, f"deploy_revision={sha}",
-                            "deploy_skip_approval=true", "deploy_skip_instance_steps=true"]
+    cycle["deploy_vars"] = [
+        *documented(cycle, "deploy.yml"),
+        ami,
+        f"deploy_revision={sha}",
+        "deploy_skip_approval=true",
+        "deploy_skip_instance_steps=true",
+    ]
     s3 = client(moto, "s3")
     # moto serves plain HTTP and does not evaluate the Deny's aws:SecureTransport
     # condition (it takes it as met), so the TLS-only policy refuses every object
@@ -540,8 +606,9 @@ def test_deploy_first_release(moto, cycle, tmp_path):
     [template] = client(moto, "ec2").describe_launch_templates(LaunchTemplateNames=[STACK])["LaunchTemplates"]
     assert template["DefaultVersionNumber"] == template["LatestVersionNumber"] == 2
 
-    [group] = client(moto, "autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=[STACK])["AutoScalingGroups"]
+    [group] = client(moto, "autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[STACK])[
+        "AutoScalingGroups"
+    ]
     spec = group["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
     assert spec["Version"] == "$Latest"
     assert (group["MinSize"], group["DesiredCapacity"], group["MaxSize"]) == (2, 2, 6)
@@ -553,8 +620,9 @@ def test_deploy_first_release(moto, cycle, tmp_path):
         assert (instance["tags"]["Role"], instance["tags"]["Release"]) == ("web", sha)
         assert f'release="{sha}"' in user_data_of(moto, instance["InstanceId"])
     health = client(moto, "elbv2").describe_target_health(TargetGroupArn=cycle["target_group_arn"])
-    assert sorted(t["Target"]["Id"] for t in health["TargetHealthDescriptions"]) == \
-        sorted(i["InstanceId"] for i in serving)
+    assert sorted(t["Target"]["Id"] for t in health["TargetHealthDescriptions"]) == sorted(
+        i["InstanceId"] for i in serving
+    )
     cycle["serving"] = sorted(i["InstanceId"] for i in serving)
 
     # the migration instance: the new release on the old version, outside the group, gone.
@@ -600,8 +668,9 @@ def test_deploy_same_revision_again(moto, cycle):
 def test_deploy_refuses_to_skip_instance_steps_against_aws(moto, cycle):
     """Is deploy_skip_instance_steps refused without an emulated endpoint, before anything is done?"""
     # AWS_ENDPOINT_URL stays set, so even a broken guard could only reach moto.
-    _ok, changed, output = run_playbook(moto, "deploy.yml", *cycle["deploy_vars"], expect_failure=True,
-                                        unset=("AWS_URL",))
+    _ok, changed, output = run_playbook(
+        moto, "deploy.yml", *cycle["deploy_vars"], expect_failure=True, unset=("AWS_URL",)
+    )
     assert changed == 0
     assert "deploy_skip_instance_steps is for an emulated endpoint (AWS_URL) only" in " ".join(output.split())
     assert len(tagged_instances(moto, Role="migrate")) == 2
@@ -642,13 +711,17 @@ def test_deploy_new_revision_refreshes_instances(moto, cycle, tmp_path):
     assert (refresh["Status"], refresh["PercentageComplete"]) == ("Successful", 100)
     assert f"Instances: instance refresh {refresh['InstanceRefreshId']} Successful" in output
 
-    [group] = client(moto, "autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=[STACK])["AutoScalingGroups"]
+    [group] = client(moto, "autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[STACK])[
+        "AutoScalingGroups"
+    ]
     assert (group["MinSize"], group["DesiredCapacity"], group["MaxSize"]) == (2, 2, 6)
     serving = sorted(instance["InstanceId"] for instance in group["Instances"])
     assert len(serving) == 2 and not set(serving) & set(cycle["serving"])
-    described = {instance["InstanceId"]: instance for instance in tagged_instances(moto, Release=sha)
-                 if instance["tags"].get("Role") == "web"}
+    described = {
+        instance["InstanceId"]: instance
+        for instance in tagged_instances(moto, Release=sha)
+        if instance["tags"].get("Role") == "web"
+    }
     assert sorted(described) == serving
     for instance_id, instance in described.items():
         assert instance["State"]["Name"] == "running"

@@ -207,29 +207,77 @@ declare(
 # statistics (webapp/api/statistics.py): (path, view, operation id, summary, query, reply)
 HISTORY = INSTANCE + "test-history/"
 STATISTICS = [
-    (BUILD + "summary/", st.build_summary, "buildSummary",
-     "Counts per status, pass rate and durations of a build", None, m.BuildSummary),
-    (BUILD + "diff/", st.build_diff, "buildDiff",
-     "New failures, fixed, still failing, new and removed tests against another build",
-     m.DiffQuery, m.BuildDiff),
-    (INSTANCE + "trend/", st.trend, "trend",
-     "Pass rate and duration of the newest builds, oldest first", m.TrendQuery, m.Trend),
-    (INSTANCE + "top-failing/", st.top_failing, "topFailing", "Tests that failed most often",
-     m.WindowQuery, m.Windowed),
-    (INSTANCE + "slowest/", st.slowest, "slowest", "Tests with the highest median duration",
-     m.WindowQuery, m.Windowed),
+    (
+        BUILD + "summary/",
+        st.build_summary,
+        "buildSummary",
+        "Counts per status, pass rate and durations of a build",
+        None,
+        m.BuildSummary,
+    ),
+    (
+        BUILD + "diff/",
+        st.build_diff,
+        "buildDiff",
+        "New failures, fixed, still failing, new and removed tests against another build",
+        m.DiffQuery,
+        m.BuildDiff,
+    ),
+    (
+        INSTANCE + "trend/",
+        st.trend,
+        "trend",
+        "Pass rate and duration of the newest builds, oldest first",
+        m.TrendQuery,
+        m.Trend,
+    ),
+    (
+        INSTANCE + "top-failing/",
+        st.top_failing,
+        "topFailing",
+        "Tests that failed most often",
+        m.WindowQuery,
+        m.Windowed,
+    ),
+    (
+        INSTANCE + "slowest/",
+        st.slowest,
+        "slowest",
+        "Tests with the highest median duration",
+        m.WindowQuery,
+        m.Windowed,
+    ),
     (INSTANCE + "flaky/", st.flaky, "flaky", "Tests with the highest flaky score", m.WindowQuery, m.Windowed),
-    (INSTANCE + "regressions/", st.regressions, "regressions",
-     "Tests of a build markedly slower than their recent median", m.RegressionsQuery, m.Regressions),
-    (HISTORY, st.find_test, "findTest", "A test's history found by suite and case name",
-     m.FindTestQuery, m.TestHistory),
-    (HISTORY + "<string(length=32):test_key>/", st.test_history, "testHistory",
-     "A test's results across builds, newest first", m.HistoryQuery, m.TestHistory),
+    (
+        INSTANCE + "regressions/",
+        st.regressions,
+        "regressions",
+        "Tests of a build markedly slower than their recent median",
+        m.RegressionsQuery,
+        m.Regressions,
+    ),
+    (
+        HISTORY,
+        st.find_test,
+        "findTest",
+        "A test's history found by suite and case name",
+        m.FindTestQuery,
+        m.TestHistory,
+    ),
+    (
+        HISTORY + "<string(length=32):test_key>/",
+        st.test_history,
+        "testHistory",
+        "A test's results across builds, newest first",
+        m.HistoryQuery,
+        m.TestHistory,
+    ),
 ]
 for path, view, operation_id, summary, query, reply in STATISTICS:
     # without a query string there is nothing to be a 400 about
-    declare(path, "GET", view, operation_id, summary, query=query, reply=reply,
-            errors=None if query else (404,))
+    declare(
+        path, "GET", view, operation_id, summary, query=query, reply=reply, errors=None if query else (404,)
+    )
 
 # finding things (webapp/api/reports.py): tests by name, a build's cases by status
 declare(

@@ -207,8 +207,13 @@ def declare_all(bp, case_rule, instance_rule):
             create_subscription,
             "createSubscription",
             "Subscribe to an instance's events (maintainer)",
-            {"body": fm.SubscriptionIn, "reply": fm.Subscription, "status": 201, "errors": (400, 403, 404),
-             "recorded": True},
+            {
+                "body": fm.SubscriptionIn,
+                "reply": fm.Subscription,
+                "status": 201,
+                "errors": (400, 403, 404),
+                "recorded": True,
+            },
         ),
         (
             subscriptions_rule + "<int:subscription_id>/",

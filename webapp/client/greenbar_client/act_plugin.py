@@ -143,8 +143,9 @@ class Shard:
         """Keep this shard's tests only; without Greenbar, keep every test."""
         try:
             greenbar, instance, settings = connect(config)
-            mine, known = act.shard_tests(greenbar, instance, self.index, self.total,
-                                          before=settings.build_number)
+            mine, known = act.shard_tests(
+                greenbar, instance, self.index, self.total, before=settings.build_number
+            )
         except Exception as error:  # noqa: BLE001 (never harm the run: then every test runs)
             warn(config, f"the shards could not be read ({failure(error)}); running every test")
             return
