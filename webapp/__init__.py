@@ -80,6 +80,7 @@ def register_blueprints(app):
     from webapp import health
     from webapp import messages_views
     from webapp import metrics
+    from webapp import retention_cli
     from webapp import storage_cli
     from webapp import views
     from webapp import worker
@@ -98,6 +99,7 @@ def register_blueprints(app):
     cli.init_app(app)
     messages_views.init_app(app)
     storage_cli.init_app(app)
+    retention_cli.init_app(app)
     worker.init_app(app)
 
 

@@ -273,6 +273,10 @@ class TestInstance(db.Model):
     pass_amber: Mapped[float] = mapped_column(
         Float, default=PASS_AMBER_DEFAULT, server_default=str(PASS_AMBER_DEFAULT)
     )
+    # the retention policy (webapp.retention): keep case rows of builds from the last days
+    # or of the newest builds; NULL in both keeps everything
+    keep_days: Mapped[int | None] = mapped_column(Integer)
+    keep_builds: Mapped[int | None] = mapped_column(Integer)
 
     builds: Mapped[list["TestBuild"]] = relationship(
         back_populates="instance", cascade="all, delete-orphan", passive_deletes=True
@@ -303,6 +307,9 @@ class TestBuild(CountersMixin, db.Model):
     finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
     suites_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # a pinned build is never pruned; ``pruned`` is when retention deleted its case rows
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    pruned: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     instance: Mapped[TestInstance] = relationship(back_populates="builds")
     suites: Mapped[list["TestSuite"]] = relationship(

@@ -9,7 +9,10 @@ grows:
   rows of the last N builds only, through indexes, and aggregate inside the
   database so that only the answer travels back; their cost grows with N and
   the builds' size, never with the total number of stored cases;
-- one test's history is a range of the ``(instance_id, test_key, build_id)`` index.
+- one test's history is a range of the ``(instance_id, test_key, build_id)`` index;
+- builds whose case rows retention pruned (:mod:`webapp.retention`) are read
+  from their run summaries, which have the same indexes (:func:`runs_of`); a
+  window without pruned builds reads the case table alone, as before.
 
 Definitions (documented in docs/statistics.md):
 
@@ -31,8 +34,10 @@ Definitions (documented in docs/statistics.md):
 from sqlalchemy import and_
 from sqlalchemy import case
 from sqlalchemy import func
+from sqlalchemy import null
 from sqlalchemy import or_
 from sqlalchemy import select
+from sqlalchemy import union_all
 from sqlalchemy.orm import aliased
 
 from webapp.domain import FAILING
@@ -46,6 +51,8 @@ from webapp.models import TestBuild
 from webapp.models import TestCase
 from webapp.models import TestSuite
 from webapp.models import is_test_key
+from webapp.models_retention import RunSummary
+from webapp.models_retention import TestName
 
 DEFAULT_WINDOW = 30
 # (instance_id, test_key, build_id): finds one test's case in a given build
@@ -358,9 +365,9 @@ def window_builds(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, before=
     :param before: only builds numbered below this.
     :param between: only builds started in this ``(first, last)`` period, last excluded.
     """
-    statement = select(TestBuild.id, TestBuild.number, TestBuild.flaky, TestBuild.cases_total).where(
-        TestBuild.instance_id == instance_id
-    )
+    statement = select(
+        TestBuild.id, TestBuild.number, TestBuild.flaky, TestBuild.cases_total, TestBuild.pruned
+    ).where(TestBuild.instance_id == instance_id)
     statement = in_period(statement, between)
     if branch is not None:
         statement = statement.where(TestBuild.branch == branch)
@@ -369,11 +376,40 @@ def window_builds(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, before=
     return db.session.execute(statement.order_by(TestBuild.number.desc()).limit(limit_builds)).all()
 
 
-def recent_runs(instance_id, keys, build_ids):
-    """Every case of the given tests in the given builds, oldest build first (index lookups)."""
+RUN_COLUMNS = ("build_id", "instance_id", "test_key", "result_status", "duration", "is_flaky")
+
+
+def runs_of(window):
+    """Where the runs of a window's builds are read: a table with the case table's run columns.
+
+    The case table itself while none of the builds was pruned (the usual window
+    of recent builds: its queries do not change); otherwise the kept builds'
+    case rows and the pruned builds' run summaries together, with ``id`` NULL
+    for the summaries (they have no case to point at).
+    """
+    pruned = [row.id for row in window if row.pruned is not None]
+    if not pruned:
+        return TestCase.__table__
+    kept = [row.id for row in window if row.pruned is None]
+    cases = select(TestCase.id, *(getattr(TestCase, name) for name in RUN_COLUMNS)).where(
+        TestCase.build_id.in_(kept)
+    )
+    summaries = select(null().label("id"), *(getattr(RunSummary, name) for name in RUN_COLUMNS)).where(
+        RunSummary.build_id.in_(pruned)
+    )
+    return union_all(cases, summaries).subquery("runs")
+
+
+def recent_runs(instance_id, keys, window):
+    """Every run of the given tests in a window's builds, oldest build first (index lookups).
+
+    Runs of pruned builds come from their run summaries, with the tests' kept
+    names and no case or suite id.
+    """
     if not keys:
         return []
-    return db.session.execute(
+    kept = [row.id for row in window if row.pruned is None]
+    rows = db.session.execute(
         select(
             TestCase.test_key,
             TestCase.id,
@@ -388,10 +424,37 @@ def recent_runs(instance_id, keys, build_ids):
         )
         .join(TestSuite, TestSuite.id == TestCase.suite_id)
         .join(TestBuild, TestBuild.id == TestCase.build_id)
-        .where(
-            TestCase.instance_id == instance_id, TestCase.test_key.in_(keys), TestCase.build_id.in_(build_ids)
-        )
+        .where(TestCase.instance_id == instance_id, TestCase.test_key.in_(keys), TestCase.build_id.in_(kept))
         .order_by(TestBuild.number)
+    ).all()
+    pruned = [row.id for row in window if row.pruned is not None]
+    if pruned:
+        rows = sorted(rows + pruned_runs(instance_id, keys, pruned), key=lambda row: row.number)
+    return rows
+
+
+def pruned_runs(instance_id, keys, build_ids):
+    """The run summaries of some tests in some pruned builds, shaped as :func:`recent_runs` rows."""
+    return db.session.execute(
+        select(
+            RunSummary.test_key,
+            null().label("id"),
+            null().label("suite_id"),
+            TestName.name,
+            RunSummary.result_status,
+            RunSummary.duration,
+            RunSummary.is_flaky,
+            TestName.suite,
+            TestBuild.number,
+            TestBuild.id.label("build_id"),
+        )
+        .join(TestName, and_(TestName.instance_id == instance_id, TestName.test_key == RunSummary.test_key))
+        .join(TestBuild, TestBuild.id == RunSummary.build_id)
+        .where(
+            RunSummary.instance_id == instance_id,
+            RunSummary.test_key.in_(keys),
+            RunSummary.build_id.in_(build_ids),
+        )
     ).all()
 
 
@@ -437,7 +500,7 @@ def top_failing(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10, b
         .order_by(failures.desc(), last_failed.desc(), suite_name, case_name)
         .limit(top)
     ).all()
-    rows = recent_runs(instance_id, [r.test_key for r in ranked], ids)
+    rows = recent_runs(instance_id, [r.test_key for r in ranked], window)
     latest = latest_by_key(rows)
     runs = {}
     for row in rows:
@@ -467,15 +530,16 @@ def duration_ranks(instance_id, window, keys):
     :param window: the builds, rows of :func:`window_builds`.
     :param keys: the tests (the candidates an earlier query left).
     """
+    runs = runs_of(window)
     statement = select(
-        TestCase.test_key,
-        TestCase.duration,
-        func.row_number().over(partition_by=TestCase.test_key, order_by=TestCase.duration).label("nth"),
-        func.count().over(partition_by=TestCase.test_key).label("runs"),
-    ).where(TestCase.test_key.in_(keys), *ran_with_duration([row.id for row in window]))
-    if len(keys) <= KEY_LOOKUP_SHARE * max(row.cases_total for row in window):
+        runs.c.test_key,
+        runs.c.duration,
+        func.row_number().over(partition_by=runs.c.test_key, order_by=runs.c.duration).label("nth"),
+        func.count().over(partition_by=runs.c.test_key).label("runs"),
+    ).where(runs.c.test_key.in_(keys), *ran_with_duration([row.id for row in window], runs))
+    if runs is TestCase.__table__ and len(keys) <= KEY_LOOKUP_SHARE * max(row.cases_total for row in window):
         statement = statement.where(TestCase.instance_id == instance_id).with_hint(
-            TestCase, f"FORCE INDEX ({TEST_KEY_INDEX})", "mysql"
+            TestCase.__table__, f"FORCE INDEX ({TEST_KEY_INDEX})", "mysql"
         )
     return statement.subquery()
 
@@ -492,12 +556,12 @@ def duration_figures(ranks):
     )
 
 
-def ran_with_duration(build_ids):
-    """The conditions for runs with a known duration in the given builds."""
-    return (TestCase.build_id.in_(build_ids), TestCase.result_status.in_(RAN), TestCase.duration.is_not(None))
+def ran_with_duration(build_ids, runs=TestCase.__table__):
+    """The conditions for runs with a known duration in the given builds (of :func:`runs_of`)."""
+    return (runs.c.build_id.in_(build_ids), runs.c.result_status.in_(RAN), runs.c.duration.is_not(None))
 
 
-def slowest_candidates(build_ids, top):
+def slowest_candidates(window, top):
     """Tests that can be among the ``top`` slowest by median: one grouped index scan.
 
     A median lies between the fastest and the slowest run, so at least ``top``
@@ -507,16 +571,17 @@ def slowest_candidates(build_ids, top):
     one row per test. That run is taken by a window over the groups: a CTE read
     twice for it was grouped twice by MariaDB (40 -> 18 ms on 30 builds x 1,000 tests).
     """
-    low = func.min(TestCase.duration)
+    runs = runs_of(window)
+    low = func.min(runs.c.duration)
     all_groups = (None, None)
     bounds = (
         select(
-            TestCase.test_key,
-            func.max(TestCase.duration).label("high"),
+            runs.c.test_key,
+            func.max(runs.c.duration).label("high"),
             func.nth_value(low, top).over(order_by=low.desc(), rows=all_groups).label("floor"),
         )
-        .where(*ran_with_duration(build_ids))
-        .group_by(TestCase.test_key)
+        .where(*ran_with_duration([row.id for row in window], runs))
+        .group_by(runs.c.test_key)
         .subquery("bounds")
     )
     return db.session.scalars(
@@ -532,7 +597,7 @@ def slowest_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10,
     """
     window = window_builds(instance_id, limit_builds, branch, between=between)
     ids = [row.id for row in window]
-    keys = slowest_candidates(ids, top) if ids else []
+    keys = slowest_candidates(window, top) if ids else []
     if not keys:
         return []
     ranks = duration_ranks(instance_id, window, keys)
@@ -545,7 +610,7 @@ def slowest_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10,
     ).all()
     latest = latest_by_key(
         row
-        for row in recent_runs(instance_id, [r.test_key for r in ranked], ids)
+        for row in recent_runs(instance_id, [r.test_key for r in ranked], window)
         if row.result_status in RAN and row.duration is not None
     )
     return [
@@ -588,17 +653,18 @@ def flaky_candidates(window):
     Fetched as a list first: MariaDB runs an ``IN (… UNION …)`` subquery once per
     outer row, that is over every case of the instance.
     """
+    runs = runs_of(window)
     ids = [row.id for row in window]
     keys = set(
         db.session.scalars(
-            select(TestCase.test_key).where(TestCase.build_id.in_(ids), TestCase.result_status.in_(FAILING))
+            select(runs.c.test_key).where(runs.c.build_id.in_(ids), runs.c.result_status.in_(FAILING))
         )
     )
     retried_builds = [row.id for row in window if row.flaky]
     if retried_builds:
         keys.update(
             db.session.scalars(
-                select(TestCase.test_key).where(TestCase.build_id.in_(retried_builds), TestCase.is_flaky)
+                select(runs.c.test_key).where(runs.c.build_id.in_(retried_builds), runs.c.is_flaky)
             )
         )
     return sorted(keys)
@@ -616,22 +682,23 @@ def flaky_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10, b
     candidates = flaky_candidates(window)
     if not candidates:
         return []
-    failing = case((TestCase.result_status == Status.SUCCESS, 0), else_=1)
+    runs = runs_of(window)
+    failing = case((runs.c.result_status == Status.SUCCESS, 0), else_=1)
     per_run = (
         select(
-            TestCase.test_key,
+            runs.c.test_key,
             failing.label("failing"),
-            func.lag(failing).over(partition_by=TestCase.test_key, order_by=TestBuild.number).label("before"),
-            case((TestCase.is_flaky, 1), else_=0).label("retried"),
-            TestCase.id,
+            func.lag(failing).over(partition_by=runs.c.test_key, order_by=TestBuild.number).label("before"),
+            case((runs.c.is_flaky, 1), else_=0).label("retried"),
+            runs.c.id,
         )
-        .join(TestBuild, TestBuild.id == TestCase.build_id)
+        .join(TestBuild, TestBuild.id == runs.c.build_id)
         # no instance condition: the window's builds say it, and without it the
         # covering (build_id, result_status, test_key, …) index answers alone
         .where(
-            TestCase.build_id.in_([row.id for row in window]),
-            TestCase.result_status.in_(RAN),
-            TestCase.test_key.in_(candidates),
+            runs.c.build_id.in_([row.id for row in window]),
+            runs.c.result_status.in_(RAN),
+            runs.c.test_key.in_(candidates),
         )
         .subquery()
     )
@@ -660,20 +727,33 @@ def flaky_tests(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10, b
     return named_top(instance_id, window, scored, top)
 
 
-def case_names(case_ids):
-    """``{case id: (suite name, case name)}`` of some cases (primary-key lookups)."""
+def test_names(instance_id, scored):
+    """``{test key: (suite name, case name)}`` of scored tests: from a case, else from the kept names.
+
+    :param scored: ``(test key, figures, a case id of the test or None)`` triples.
+    """
+    case_ids = {case_id: key for key, _, case_id in scored if case_id is not None}
     rows = db.session.execute(
         select(TestCase.id, TestSuite.name, TestCase.name)
         .join(TestSuite, TestSuite.id == TestCase.suite_id)
         .where(TestCase.id.in_(case_ids))
     )
-    return {case_id: (suite, name) for case_id, suite, name in rows}
+    names = {case_ids[case_id]: (suite, name) for case_id, suite, name in rows}
+    unnamed = [key for key, _, _ in scored if key not in names]
+    if unnamed:
+        rows = db.session.execute(
+            select(TestName.test_key, TestName.suite, TestName.name).where(
+                TestName.instance_id == instance_id, TestName.test_key.in_(unnamed)
+            )
+        )
+        names.update({key: (suite, name) for key, suite, name in rows})
+    return names
 
 
 def named_top(instance_id, window, scored, top):
     """Sort scored tests (score, then flips + retries, then name) and keep ``top`` with their cases.
 
-    :param scored: ``(test key, figures, any case id of the test)`` triples. Names
+    :param scored: ``(test key, figures, any case id of the test or None)`` triples. Names
         are read only for the tests that reach the cut, ties included.
     """
 
@@ -684,10 +764,9 @@ def named_top(instance_id, window, scored, top):
     if len(scored) > top:
         cut = strength(scored[top - 1])
         scored = [entry for entry in scored if strength(entry) <= cut]
-    names = case_names([case_id for _, _, case_id in scored])
-    chosen = sorted(scored, key=lambda entry: (*strength(entry), *names[entry[2]]))[:top]
-    ids = [row.id for row in window]
-    latest = latest_by_key(recent_runs(instance_id, [key for key, _, _ in chosen], ids))
+    names = test_names(instance_id, scored)
+    chosen = sorted(scored, key=lambda entry: (*strength(entry), *names[entry[0]]))[:top]
+    latest = latest_by_key(recent_runs(instance_id, [key for key, _, _ in chosen], window))
     return [dict(test_ref(latest[key]), **figures) for key, figures, _ in chosen]
 
 
@@ -799,11 +878,12 @@ def duration_regressions(
 
 
 def test_history(instance_id, test_key, limit=50):
-    """One test's last ``limit`` cases, newest first, with its failure rate and flakiness.
+    """One test's last ``limit`` runs, newest first, with its failure rate and flakiness.
 
     Each entry has the build's id and number, the case and suite ids, status,
-    duration and ``started`` (the case's start, else its build's). Returns
-    None when the instance has no such test.
+    duration and ``started`` (the case's start, else its build's). A run of a
+    pruned build comes from its run summary: no case, suite, start or message,
+    and ``pruned`` true. Returns None when the instance has no such test.
     """
     if not is_test_key(test_key):
         return None
@@ -830,33 +910,83 @@ def test_history(instance_id, test_key, limit=50):
         .order_by(TestBuild.number.desc())
         .limit(limit)
     ).all()
-    if not rows:
+    entries = [history_entry(row) for row in rows]
+    names = (rows[0].suite, rows[0].name) if rows else None
+    summaries = pruned_history(instance_id, test_key, limit)
+    if summaries:
+        entries = sorted(entries + summaries, key=lambda entry: entry["build_number"], reverse=True)[:limit]
+        names = names or kept_name(instance_id, test_key)
+    if not entries:
         return None
-    figures = flakiness([(row.result_status, row.is_flaky) for row in reversed(rows)])
-    failures = sum(1 for row in rows if row.result_status in FAILING)
-    newest = rows[0]
+    figures = flakiness([(entry["status"], entry["is_flaky"]) for entry in reversed(entries)])
+    failures = sum(1 for entry in entries if entry["status"] in FAILING)
     return {
-        "suite": newest.suite,
-        "name": newest.name,
+        "suite": names[0],
+        "name": names[1],
         "test_key": test_key,
         "runs": figures["runs"],
         "failures": failures,
         "failure_rate": round(failures / figures["runs"], 4) if figures["runs"] else None,
         "flakiness": figures,
-        "history": [
-            {
-                "build_id": row.build_id,
-                "build_number": row.number,
-                "branch": row.branch,
-                "case_id": row.id,
-                "suite_id": row.suite_id,
-                "status": row.result_status,
-                "duration": seconds(row.duration),
-                "started": row.started or row.build_started,
-                "attempts": row.attempts,
-                "is_flaky": bool(row.is_flaky),
-                "message": row.message,
-            }
-            for row in rows
-        ],
+        "history": entries,
     }
+
+
+def history_entry(row):
+    """One run of a test's history, from its case row."""
+    return {
+        "build_id": row.build_id,
+        "build_number": row.number,
+        "branch": row.branch,
+        "case_id": row.id,
+        "suite_id": row.suite_id,
+        "status": row.result_status,
+        "duration": seconds(row.duration),
+        "started": row.started or row.build_started,
+        "attempts": row.attempts,
+        "is_flaky": bool(row.is_flaky),
+        "message": row.message,
+    }
+
+
+def pruned_history(instance_id, test_key, limit):
+    """A test's newest ``limit`` runs in pruned builds, as history entries from their run summaries."""
+    rows = db.session.execute(
+        select(
+            RunSummary.build_id,
+            RunSummary.result_status,
+            RunSummary.duration,
+            RunSummary.is_flaky,
+            TestBuild.number,
+            TestBuild.branch,
+            TestBuild.started,
+        )
+        .join(TestBuild, TestBuild.id == RunSummary.build_id)
+        .where(RunSummary.instance_id == instance_id, RunSummary.test_key == test_key)
+        .order_by(TestBuild.number.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "build_id": row.build_id,
+            "build_number": row.number,
+            "branch": row.branch,
+            "case_id": None,
+            "suite_id": None,
+            "status": row.result_status,
+            "duration": seconds(row.duration),
+            "started": row.started,
+            "is_flaky": bool(row.is_flaky),
+            "pruned": True,
+        }
+        for row in rows
+    ]
+
+
+def kept_name(instance_id, test_key):
+    """A test's ``(suite, name)`` as retention kept them."""
+    return db.session.execute(
+        select(TestName.suite, TestName.name).where(
+            TestName.instance_id == instance_id, TestName.test_key == test_key
+        )
+    ).one()

@@ -217,10 +217,10 @@ def history_chart_data(runs):
 
 
 def history_flips(runs):
-    """Case ids of the runs (newest first) whose pass/fail outcome differs from the run before them."""
+    """Build ids of the runs (newest first) whose pass/fail outcome differs from the run before them."""
     ran = [run for run in reversed(runs) if run["status"] in stats.RAN]
     return {
-        after["case_id"]
+        after["build_id"]
         for before, after in zip(ran, ran[1:], strict=False)
         if (before["status"] == "SUCCESS") != (after["status"] == "SUCCESS")
     }

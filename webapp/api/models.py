@@ -480,7 +480,7 @@ class HistoryEntry(Sparse):
     build_id: Ref
     build_number: int
     branch: str | None = None
-    case_id: Ref
+    case_id: Ref | None = None
     suite_id: Ref | None = None
     status: Status | None
     duration: Number = None
@@ -488,6 +488,7 @@ class HistoryEntry(Sparse):
     attempts: int | None = None
     is_flaky: bool | None = None
     message: str | None = None
+    pruned: bool | None = Field(None, description="true for a run of a pruned build: no case remains")
     url: str
 
 

@@ -14,7 +14,9 @@ from webapp.models import test_key as make_test_key
 
 
 def case_url(instance_id, item):
-    """The API address of the case an item points at."""
+    """The API address of the case an item points at (its build's, when retention pruned the case)."""
+    if item["case_id"] is None:
+        return url_for("api.readBuild", instance_id=instance_id, build_id=item["build_id"])
     return url_for(
         "api.readCase",
         instance_id=instance_id,
