@@ -17,6 +17,7 @@ from flask import url_for
 from flask_login import current_user
 from flask_login import login_required
 
+from webapp import audit
 from webapp import badges
 from webapp import failures
 from webapp import gate
@@ -157,6 +158,7 @@ def add_quarantine(instance_id):
         db.session.rollback()
         flash(f"The test was not quarantined: {error.message}", "danger")
     else:
+        audit.record("createQuarantine", instance.id)
         db.session.commit()
         flash(f"{quarantine.node_id(entry)} is quarantined until {entry.expires:%Y-%m-%d}.", "success")
     return back(url_for("pages.instance", instance_id=instance.id))
@@ -172,6 +174,7 @@ def remove_quarantine(instance_id, entry_id):
     if entry is None:
         abort(404, description=f"There is no quarantine entry {entry_id} in this instance.")
     quarantine.remove_entry(entry, current_user)
+    audit.record("deleteQuarantine", instance.id)
     db.session.commit()
     flash(f"{quarantine.node_id(entry)} is out of quarantine.", "success")
     return back(url_for("pages.instance", instance_id=instance.id))
@@ -213,6 +216,22 @@ def save_gate(instance_id):
         db.session.commit()
         flash("The quality gate rules are saved.", "success")
     return back(url_for("pages.instance", instance_id=instance.id))
+
+
+@bp.post("/builds/<int:build_id>/pin")
+@login_required
+def pin_build(build_id):
+    """Pin a build (``pinned=1``), so retention never prunes it, or unpin it (``pinned=0``)."""
+    require_maintainer()
+    build = get_build_or_404(build_id)
+    build.pinned = request.form.get("pinned") == "1"
+    audit.record("pinBuild" if build.pinned else "unpinBuild", build.instance_id, build.id)
+    db.session.commit()
+    if build.pinned:
+        flash(f"Build #{build.number} is pinned: retention keeps its cases.", "success")
+    else:
+        flash(f"Build #{build.number} is unpinned: retention may prune its cases.", "success")
+    return back(url_for("pages.build", build_id=build.id))
 
 
 @bp.post("/instances/<int:instance_id>/badge-token")

@@ -49,12 +49,14 @@ from wtforms.validators import ValidationError
 from webapp import limits
 from webapp import oplog
 from webapp import results
+from webapp.domain import MAX_KEEP_DAYS
 from webapp.domain import STATUSES
 from webapp.exceptions import Conflict
 from webapp.extensions import db
 from webapp.extensions import login_manager
 from webapp.forms import PASSWORD_MAX
 from webapp.forms import PASSWORD_MIN
+from webapp.models import MAX_BUILD_NUMBER
 from webapp.models import ROLES
 from webapp.models import ApiToken
 from webapp.models import TestBuild
@@ -83,7 +85,9 @@ CASE_FIELDS = (
     "is_flaky",
 )
 SUITE_FIELDS = ("name", "started", "finished", "system_out", "system_err")
-BUILD_FIELDS = ("number", "name", "branch", "revision", "ci_url", "started", "finished")
+BUILD_FIELDS = ("number", "name", "branch", "revision", "ci_url", "started", "finished", "pinned")
+# an instance's retention policy; empty keeps everything
+POLICY_FIELDS = ("keep_days", "keep_builds")
 # the landing page: label, view endpoint, model counted (None: too big to count), what it holds
 OVERVIEW = (
     ("Instances", "admin_instances", TestInstance, "products under test"),
@@ -268,14 +272,25 @@ class SecureModelView(AdminOnly, ModelView):
 class InstanceView(SecureModelView):
     """Test instances; created and deleted through the results layer."""
 
-    column_list = ("id", "name", "description", "created", "pass_green", "pass_amber")
+    column_list = ("id", "name", "description", "created", "pass_green", "pass_amber", *POLICY_FIELDS)
     column_searchable_list = ("name", "description")
     column_filters = ("name", "created")
-    form_columns = ("name", "description", "pass_green", "pass_amber")
-    column_labels = {"pass_green": "Green from (pass rate 0..1)", "pass_amber": "Amber from (pass rate 0..1)"}
+    form_columns = ("name", "description", "pass_green", "pass_amber", *POLICY_FIELDS)
+    column_labels = {
+        "pass_green": "Green from (pass rate 0..1)",
+        "pass_amber": "Amber from (pass rate 0..1)",
+        "keep_days": "Keep cases of the last N days",
+        "keep_builds": "Keep cases of the newest N builds",
+    }
+    column_descriptions = {
+        "keep_days": "Retention (flask retention run): empty keeps every build's cases; counters stay",
+        "keep_builds": "Retention: empty keeps every build's cases; pinned builds are always kept",
+    }
     form_args = {
         "pass_green": {"validators": [NumberRange(0, 1)]},
         "pass_amber": {"validators": [NumberRange(0, 1)]},
+        "keep_days": {"validators": [Optional(), NumberRange(1, MAX_KEEP_DAYS)]},
+        "keep_builds": {"validators": [Optional(), NumberRange(1, MAX_BUILD_NUMBER)]},
     }
 
     def validate_form(self, form):
@@ -299,14 +314,16 @@ class InstanceView(SecureModelView):
 
         def create():
             instance = results.create_instance(form.name.data, form.description.data or "")
-            results.update_instance(instance, **given_values(form, ("pass_green", "pass_amber")))
+            results.update_instance(
+                instance, **given_values(form, ("pass_green", "pass_amber", *POLICY_FIELDS))
+            )
             return instance
 
         return self.run_write(create)
 
     def update_model(self, form, model):
         """Rename, re-describe or re-colour through :func:`results.update_instance` (refuses a taken name)."""
-        changes = changed_values(model, form, ("name", "description"))
+        changes = changed_values(model, form, ("name", "description", *POLICY_FIELDS))
         changes.update(given_values(form, ("pass_green", "pass_amber")))
         return self.run_write(lambda: results.update_instance(model, **changes))
 
@@ -319,7 +336,7 @@ class BuildView(SecureModelView):
     """Builds; counters shown, never edited; numbering and deletion through the results layer."""
 
     column_list = ("id", "instance", "number", "name", "branch", "started", "finished", "suites_total")
-    column_list += COUNTER_COLUMNS
+    column_list += COUNTER_COLUMNS + ("pinned", "pruned")
     column_searchable_list = ("name", "branch", "revision")
     column_filters = ("instance_id", "instance.name", "number", "branch", "started", "failed", "errored")
     column_labels = {"instance.name": "Instance name", "instance_id": "Instance id"}

@@ -45,6 +45,8 @@ STATUS_COUNTER = {
 # longer one, the JUnit import shortens it with a digest (see webapp.imports.fit_name).
 NAME_LIMIT = 255  # instance, build, branch, revision and suite names
 CASE_NAME_LIMIT = 512
+# the longest retention by age an instance may set: a hundred years
+MAX_KEEP_DAYS = 36_500
 URL_LIMIT = 2048
 DESCRIPTION_LIMIT = 16000
 USERNAME_LIMIT = 80

@@ -14,6 +14,7 @@ from wtforms import PasswordField
 from wtforms import SelectField
 from wtforms import StringField
 
+from webapp import audit
 from webapp import notifications
 from webapp import outbox
 from webapp.extensions import db
@@ -81,6 +82,7 @@ def subscriptions(instance_id):
             for field, problem in error.fields.items():
                 flash(f"{field}: {problem}", "danger")
         else:
+            audit.record("createSubscription", instance.id)
             db.session.commit()
             flash("Subscribed.", "success")
             return redirect(url_for("messages.subscriptions", instance_id=instance.id))
@@ -101,6 +103,7 @@ def delete_subscription(instance_id, subscription_id):
     if subscription.instance_id != instance_id or not EmptyForm().validate_on_submit():
         return redirect(url_for("messages.subscriptions", instance_id=instance_id))
     db.session.delete(subscription)
+    audit.record("deleteSubscription", instance_id)
     db.session.commit()
     flash("Unsubscribed.", "success")
     return redirect(url_for("messages.subscriptions", instance_id=instance_id))

@@ -52,6 +52,8 @@ from webapp.signatures import signed
 CASE_COLUMNS = tuple(column.key for column in TestCase.__table__.columns if column.key != "id")
 # one case row with every column as a parameter: compiled once, whatever the values
 CASE_INSERT = insert(TestCase.__table__)
+# an instance's retention policy: null is a value here (keep everything), not an empty text
+NULLABLE_POLICY = frozenset({"keep_days", "keep_builds"})
 
 
 def case_contribution(status, duration, is_flaky):
@@ -155,12 +157,14 @@ def next_build_number(instance_id):
     return number
 
 
-def create_instance(name, description=""):
+def create_instance(name, description="", keep_days=None, keep_builds=None):
     """Create a test instance, or raise :class:`Conflict` if the name is taken."""
     existing = db.session.scalar(select(TestInstance).where(TestInstance.name == name))
     if existing is not None:
         raise Conflict(f"a test instance named {name!r} already exists", existing)
-    instance = TestInstance(name=name, description=description or "")
+    instance = TestInstance(
+        name=name, description=description or "", keep_days=keep_days, keep_builds=keep_builds
+    )
     db.session.add(instance)
     db.session.flush()
     return instance
@@ -168,6 +172,7 @@ def create_instance(name, description=""):
 
 def create_build(instance, **fields):
     """Create a build of ``instance``; its number is the next free one unless given."""
+    fields["pinned"] = bool(fields.get("pinned"))
     lock_instance(instance.id)
     number = fields.pop("number", None)
     if number is None:
@@ -362,23 +367,28 @@ def finish_case_and_count(case, values, deltas):
 
 
 def update_instance(instance, **fields):
-    """Change an instance's name or description; a name another instance has is a :class:`Conflict`."""
+    """Change an instance's name, description, thresholds or retention policy.
+
+    A name another instance has is a :class:`Conflict`; a null policy field keeps everything.
+    """
     name = fields.get("name")
     if name is not None and name != instance.name:
         taken = db.session.scalar(select(TestInstance).where(TestInstance.name == name))
         if taken is not None:
             raise Conflict(f"a test instance named {name!r} already exists", taken)
     for field, value in fields.items():
-        setattr(instance, field, value if value is not None else "")
+        setattr(instance, field, value if value is not None or field in NULLABLE_POLICY else "")
     db.session.flush()
     return instance
 
 
 def update_build(build, **fields):
-    """Change a build's number, name, CI metadata or times; a number already taken is a :class:`Conflict`.
+    """Change a build's number, name, CI metadata, times or pin; a taken number is a :class:`Conflict`.
 
-    A null number keeps the build's number.
+    A null number keeps the build's number, a null ``pinned`` its pin.
     """
+    if fields.get("pinned", False) is None:
+        del fields["pinned"]
     number = fields.pop("number", None)
     if number is not None and number != build.number:
         taken = db.session.scalar(

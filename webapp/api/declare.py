@@ -16,14 +16,12 @@ import time
 
 from flask import Response
 from flask import current_app
-from flask import g
 from flask import request
-from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import BadRequest
 
-from webapp import oplog
+from webapp import audit
 from webapp.exceptions import ValidationError
 from webapp.extensions import db
 from webapp.mysql_writes import MYSQL_DEADLOCK
@@ -127,15 +125,7 @@ def handle(declared, view):
 
 def record_operation(action, instance_id=None, build_id=None, counts=None):
     """Put this call into the operation log, in the transaction it is about to commit."""
-    oplog.record(
-        action,
-        user=current_user,
-        instance_id=instance_id,
-        build_id=build_id,
-        target=request.path,
-        counts=counts,
-        request_id=g.get("request_id", ""),
-    )
+    audit.record(action, instance_id, build_id, counts)
 
 
 def reply_json(model, result):

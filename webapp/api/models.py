@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BeforeValidator
 from pydantic import Field
+from pydantic import StrictBool
 from pydantic import create_model
 from pydantic import field_serializer
 
@@ -58,6 +59,7 @@ READ_ONLY = frozenset(
         "properties",
         "pass_rate",
         "status",
+        "pruned",
         *domain.COUNTERS,
     }
 )
@@ -93,6 +95,12 @@ class TestInstanceIn(Writable):
 
     name: Name(domain.NAME_LIMIT)
     description: Text(domain.DESCRIPTION_LIMIT) | None = None
+    keep_days: Int(1, domain.MAX_KEEP_DAYS) | None = Field(
+        None, description="retention: keep case rows of builds from the last N days (null: no limit by age)"
+    )
+    keep_builds: Int(1, MAX_BUILD_NUMBER) | None = Field(
+        None, description="retention: keep case rows of the newest N builds (null: no limit by count)"
+    )
 
 
 class TestBuildIn(Writable):
@@ -105,6 +113,7 @@ class TestBuildIn(Writable):
     ci_url: Text(domain.URL_LIMIT) | None = None
     started: Time = None
     finished: Time = None
+    pinned: StrictBool | None = Field(None, description="a pinned build is never pruned by retention")
 
 
 class TestSuiteIn(Writable):
@@ -239,6 +248,8 @@ class TestInstance(Item):
     name: str
     description: str
     created: TimeOut
+    keep_days: int | None
+    keep_builds: int | None
 
 
 class BuildFields(Item):
@@ -253,6 +264,8 @@ class BuildFields(Item):
     started: TimeOut
     finished: TimeOut
     suites_total: Count
+    pinned: bool
+    pruned: TimeOut = Field(description="when retention deleted the case rows (counters remain), else null")
 
 
 class SuiteFields(Item):
