@@ -1,6 +1,7 @@
 """Retention: the policy, pinned builds, batches, attachments, and statistics that survive pruning."""
 
 import io
+import threading
 from datetime import timedelta
 
 import pytest
@@ -19,6 +20,7 @@ from webapp import storage
 from webapp.extensions import db
 from webapp.models import TestBuild
 from webapp.models import TestCase
+from webapp.models import TestInstance
 from webapp.models import TestSuite
 from webapp.models import test_key
 from webapp.models import utcnow
@@ -348,3 +350,34 @@ def test_a_viewer_cannot_pin_from_a_page(app, client):
     assert client.post(f"/builds/{build_id}/pin", data={"pinned": "1"}).status_code == 403
     with app.app_context():
         assert db.session.get(TestBuild, build_id).pinned is False
+
+
+def test_two_runs_at_once_summarise_each_case_once(mysql_app):
+    """With the timer firing on two machines at once, is every case moved exactly once?"""
+    with mysql_app.app_context():
+        instance = make_history()
+        instance.keep_builds = 1
+        db.session.commit()
+        instance_id = instance.id
+    outcomes, errors = [], []
+
+    def prune():
+        try:
+            with mysql_app.app_context():
+                plan = retention.plan(db.session.get(TestInstance, instance_id))
+                outcomes.append(retention.run(plan, batch=2))
+                db.session.remove()
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=prune) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with mysql_app.app_context():
+        # builds 1-7 hold 4 + 4 + 4 + 3 x 4 = 24 cases; build 8's 3 stay
+        assert db.session.scalar(select(func.count()).select_from(RunSummary)) == 24
+        assert db.session.scalar(select(func.count()).select_from(TestCase)) == 3
+        assert sum(outcome["cases"] for outcome in outcomes) == 24

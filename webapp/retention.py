@@ -15,6 +15,8 @@ change. A last transaction clears the suites' captured output and stamps the
 build ``pruned``, from when the statistics read it from its run summaries.
 
 A run killed part-way leaves whole batches: the next run goes on from there.
+Runs at the same time (the daily timer fires on every machine of a fleet)
+take turns on each build's row, so no case is summarised twice.
 """
 
 import dataclasses
@@ -139,9 +141,16 @@ def prune_batch(build_id, batch=BATCH):
 
     :return: ``(cases, attachments)`` moved and deleted.
     """
+    # the build's row first, as every case write takes it: two runs (one per machine of a fleet)
+    # take turns per batch, and the second finds the first one's cases gone, never copies them twice
+    db.session.execute(select(TestBuild.id).where(TestBuild.id == build_id).with_for_update())
     case_ids = list(
         db.session.scalars(
-            select(TestCase.id).where(TestCase.build_id == build_id).order_by(TestCase.id).limit(batch)
+            select(TestCase.id)
+            .where(TestCase.build_id == build_id)
+            .order_by(TestCase.id)
+            .limit(batch)
+            .with_for_update()
         )
     )
     if not case_ids:

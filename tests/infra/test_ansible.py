@@ -227,6 +227,17 @@ def test_app_role_writes_release_environment_and_unit(machine, applied, secret_s
     assert credentials["password"] not in applied["output"]
 
 
+def test_app_role_schedules_retention_daily(machine, applied):
+    """Is `flask retention run` a oneshot service with a daily, spread-out timer?"""
+    opt = machine["root"] / "opt"
+    service = (machine["root"] / "systemd" / "greenbar-retention.service").read_text()
+    assert f"ExecStart={opt}/current/.venv/bin/flask --app wsgi retention run" in service
+    assert "Type=oneshot" in service and "User=greenbar" in service
+    timer = (machine["root"] / "systemd" / "greenbar-retention.timer").read_text()
+    assert "OnCalendar=*-*-* 03:30:00" in timer and "RandomizedDelaySec=1h" in timer
+    assert "Persistent=true" in timer
+
+
 def test_second_application_changes_nothing(machine, applied):
     """Does applying configure.yml again report changed=0?"""
     assert applied["changed"] > 0
