@@ -14,6 +14,8 @@ from webapp import oplog
 from webapp import storage
 from webapp import worker
 from webapp.extensions import db
+from webapp.models_actions import QuarantineEntry
+from webapp.models_messages import Subscription
 from webapp.models_oplog import OperationRecord
 
 
@@ -161,3 +163,35 @@ def test_a_refused_write_is_not_recorded(app, api):
     refused = api.post(f"/api/test-instance/{instance_id}/import/", data=b"<not-junit/>", headers=XML)
     assert refused.status_code == 400
     assert records(app) == []
+
+
+def test_quarantine_and_subscription_changes_are_recorded(app, api, client, auth):
+    """Are quarantining (API and page), ending it, and (un)subscribing on the page all in the log?"""
+    with app.app_context():
+        instance_id = make_instance("acted").id
+    body = {"suite": "s", "name": "t", "reason": "flaky on CI"}
+    assert api.post(f"/api/test-instance/{instance_id}/quarantine/", json=body).status_code == 201
+    auth.as_role("maintainer")
+    form = {"suite": "s", "name": "u", "reason": "slow", "owner": "", "expires": ""}
+    assert client.post(f"/instances/{instance_id}/quarantine", data=form).status_code == 302
+    with app.app_context():
+        entry_id = db.session.scalar(sa.select(QuarantineEntry.id).where(QuarantineEntry.name == "u"))
+    assert client.post(f"/instances/{instance_id}/quarantine/{entry_id}/remove").status_code == 302
+    subscription = {
+        "channel": "email",
+        "event": "build.finished",
+        "when": "always",
+        "addresses": "a@example.com",
+    }
+    assert client.post(f"/instances/{instance_id}/subscriptions", data=subscription).status_code == 302
+    with app.app_context():
+        subscription_id = db.session.scalar(sa.select(Subscription.id))
+    path = f"/instances/{instance_id}/subscriptions/{subscription_id}/delete"
+    assert client.post(path).status_code == 302
+    assert [(action, user) for action, user, _ in records(app)] == [
+        ("createQuarantine", "maintainer-user"),
+        ("createQuarantine", "maintainer-login"),
+        ("deleteQuarantine", "maintainer-login"),
+        ("createSubscription", "maintainer-login"),
+        ("deleteSubscription", "maintainer-login"),
+    ]

@@ -255,6 +255,7 @@ def label_group(instance_id, signature):
     form = request.form
     if form.get("remove"):
         failures.remove_label(instance.id, signature, current_user)
+        audit.record("deleteFailureLabel", instance.id)
         db.session.commit()
         flash("The label is removed.", "success")
         return back(url_for("pages.instance", instance_id=instance.id))
@@ -271,6 +272,7 @@ def label_group(instance_id, signature):
         db.session.rollback()
         flash(f"The label was not saved: {error}.", "danger")
     else:
+        audit.record("setFailureLabel", instance.id)
         db.session.commit()
         flash(f"The cause is labelled “{LABEL_NAMES[form.get('label')]}”.", "success")
     return back(url_for("pages.instance", instance_id=instance.id))

@@ -286,7 +286,7 @@ def declare_all(bp, instance_rule, build_rule):
          "A failure signature's triage label and its history",
          {"reply": am.FailureLabel, "errors": (404,)}),
         (label_rule, "PUT", put_label, "setFailureLabel", "Label a failure signature (maintainer)",
-         {"body": am.FailureLabelIn, "reply": am.FailureLabel, "errors": (400, 403, 404)}),
+         {"body": am.FailureLabelIn, "reply": am.FailureLabel, "errors": (400, 403, 404), "recorded": True}),
         (label_rule, "DELETE", delete_label, "deleteFailureLabel",
          "Remove a failure signature's label (maintainer)", {"errors": (403, 404)}),
         (quarantine_rule, "GET", list_quarantine, "listQuarantine",
