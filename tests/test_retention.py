@@ -81,6 +81,7 @@ def statistics(instance_id):
         return found["suite"], found["name"], found["runs"], found["failures"], found["flakiness"], runs
 
     return {
+        "top_failing": figures(stats.top_failing(instance_id)),
         "flaky": figures(stats.flaky_tests(instance_id)),
         "slowest": figures(stats.slowest_tests(instance_id)),
         "trend": stats.instance_trend(instance_id),
@@ -157,7 +158,7 @@ def test_keep_days_prunes_builds_created_before_the_cutoff(app):
 
 
 def test_statistics_answer_the_same_after_pruning(app):
-    """Do flaky, slowest, trend and each test's history give the same figures from run summaries?"""
+    """Do top failing, flaky, slowest, trend and each test's history answer the same from run summaries?"""
     with app.app_context():
         instance = make_history()
         before = statistics(instance.id)
@@ -167,7 +168,7 @@ def test_statistics_answer_the_same_after_pruning(app):
         db.session.expire_all()
         after = statistics(instance.id)
         assert after == before
-        assert before["flaky"] and before["slowest"]
+        assert before["top_failing"] and before["flaky"] and before["slowest"]
 
 
 def test_a_pruned_run_in_the_history_points_at_its_build(app, client):

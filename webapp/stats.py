@@ -487,19 +487,11 @@ def top_failing(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10, b
     ids = [row.id for row in window]
     if not ids:
         return []
-    failures = func.count().label("failures")
-    last_failed = func.max(TestBuild.number).label("last_failed")
-    suite_name = func.min(TestSuite.name)
-    case_name = func.min(TestCase.name)
-    ranked = db.session.execute(
-        select(TestCase.test_key, failures, last_failed)
-        .join(TestBuild, TestBuild.id == TestCase.build_id)
-        .join(TestSuite, TestSuite.id == TestCase.suite_id)
-        .where(TestCase.build_id.in_(ids), TestCase.result_status.in_(FAILING))
-        .group_by(TestCase.test_key)
-        .order_by(failures.desc(), last_failed.desc(), suite_name, case_name)
-        .limit(top)
-    ).all()
+    ranked = (
+        most_failing(window, top)
+        if runs_of(window) is TestCase.__table__
+        else most_failing_pruned(instance_id, window, top)
+    )
     rows = recent_runs(instance_id, [r.test_key for r in ranked], window)
     latest = latest_by_key(rows)
     runs = {}
@@ -515,6 +507,53 @@ def top_failing(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10, b
         )
         for r in ranked
     ]
+
+
+def most_failing(window, top):
+    """``(test_key, failures, last_failed)`` of the ``top`` most failing tests, from the case rows."""
+    failures = func.count().label("failures")
+    last_failed = func.max(TestBuild.number).label("last_failed")
+    suite_name = func.min(TestSuite.name)
+    case_name = func.min(TestCase.name)
+    return db.session.execute(
+        select(TestCase.test_key, failures, last_failed)
+        .join(TestBuild, TestBuild.id == TestCase.build_id)
+        .join(TestSuite, TestSuite.id == TestCase.suite_id)
+        .where(TestCase.build_id.in_([row.id for row in window]), TestCase.result_status.in_(FAILING))
+        .group_by(TestCase.test_key)
+        .order_by(failures.desc(), last_failed.desc(), suite_name, case_name)
+        .limit(top)
+    ).all()
+
+
+def most_failing_pruned(instance_id, window, top):
+    """:func:`most_failing` over a window with pruned builds: counted in the database, named here.
+
+    Run summaries have no suite to join for the names that break ties, so the
+    tests at the cut (ties included) are named by :func:`test_names`, as the flaky list does.
+    """
+    runs = runs_of(window)
+    grouped = db.session.execute(
+        select(
+            runs.c.test_key,
+            func.count().label("failures"),
+            func.max(TestBuild.number).label("last_failed"),
+            func.max(runs.c.id).label("case_id"),
+        )
+        .join(TestBuild, TestBuild.id == runs.c.build_id)
+        .where(runs.c.build_id.in_([row.id for row in window]), runs.c.result_status.in_(FAILING))
+        .group_by(runs.c.test_key)
+    ).all()
+
+    def strength(row):
+        return (-row.failures, -row.last_failed)
+
+    grouped = sorted(grouped, key=strength)
+    if len(grouped) > top:
+        cut = strength(grouped[top - 1])
+        grouped = [row for row in grouped if strength(row) <= cut]
+    names = test_names(instance_id, [(row.test_key, None, row.case_id) for row in grouped])
+    return sorted(grouped, key=lambda row: (*strength(row), *names[row.test_key]))[:top]
 
 
 def duration_ranks(instance_id, window, keys):
