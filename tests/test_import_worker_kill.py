@@ -50,6 +50,7 @@ def worker_environment(url, tmp_path):
     env.update(
         DATABASE_URL=url,
         SECRET_KEY="kill-test",
+        GREENBAR_EXTERNAL_URL="http://127.0.0.1:5000",
         GREENBAR_INSTANCE_PATH=str(tmp_path),
         GREENBAR_STORAGE_URL=f"file://{tmp_path / 'storage'}",
         GREENBAR_IMPORT_LEASE_SECONDS="3",

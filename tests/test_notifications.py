@@ -311,6 +311,7 @@ def worker_process(app, tmp_path, name, lease=3):
         os.environ,
         DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
         SECRET_KEY="worker-test",
+        GREENBAR_EXTERNAL_URL="http://127.0.0.1:5000",
         GREENBAR_INSTANCE_PATH=str(tmp_path),
         GREENBAR_WEBHOOK_ALLOWED_HOSTS="127.0.0.1",
         GREENBAR_OUTBOX_LEASE_SECONDS=str(lease),
@@ -415,3 +416,14 @@ def test_claim_reads_through_the_covering_index(mysql_app):
         plan = db.session.execute(text(f"EXPLAIN {statement}")).mappings().one()
         assert plan["key"] == "ix_outbox_state_available_at_id"
         assert "Using index" in plan["Extra"] and "filesort" not in plan["Extra"]
+
+
+def test_the_worker_refuses_to_start_without_the_external_url(sqlite_app):
+    """Like gunicorn, does `flask worker` stop with one line rather than mail links to a guessed address?"""
+    sqlite_app.config["EXTERNAL_URL"] = ""
+    result = sqlite_app.test_cli_runner().invoke(args=["worker", "--drain"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "Error: GREENBAR_EXTERNAL_URL is not set: mailed links need the address users open "
+        "(such as https://greenbar.example.com)"
+    )

@@ -168,6 +168,12 @@ def serve(stop, batch=BATCH):
 @with_appcontext
 def worker_command(drain_only, batch):
     """Run background work (mail, webhooks, notifications) until stopped with SIGTERM or Ctrl-C."""
+    if not current_app.config.get("EXTERNAL_URL"):
+        # as gunicorn does: the links it mails would otherwise point at a guessed address
+        raise click.ClickException(
+            "GREENBAR_EXTERNAL_URL is not set: mailed links need the address users open "
+            "(such as https://greenbar.example.com)"
+        )
     load_jobs()
     if drain_only:
         app = current_app._get_current_object()
