@@ -12,11 +12,20 @@ from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp import config
+from webapp import pool
 from webapp.extensions import csrf
 from webapp.extensions import db
 from webapp.extensions import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class Greenbar(Flask):
+    """Flask, running once more a read that lost its database connection (:mod:`webapp.pool`)."""
+
+    def full_dispatch_request(self):
+        """Dispatch the request; a read that lost its connection and committed nothing runs again."""
+        return pool.dispatch_running_lost_reads_again(super().full_dispatch_request)
 
 
 def create_app(test_config=None):
@@ -25,7 +34,7 @@ def create_app(test_config=None):
     :param test_config: a mapping that replaces settings read from the environment.
     """
     load_dotenv(ROOT / ".env")
-    app = Flask(
+    app = Greenbar(
         __name__,
         instance_path=os.environ.get("GREENBAR_INSTANCE_PATH", str(ROOT / "instance")),
         template_folder=str(ROOT / "templates"),

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
 
+from webapp import pool
 from webapp.exceptions import GreenbarError
 from webapp.exceptions import ValidationError
 from webapp.extensions import db
@@ -83,9 +84,17 @@ def handle_integrity_error(error):
 
 
 def handle_database_error(error):
-    """A lost database connection is a 503 the client may retry; anything else is a bug."""
-    if not error.connection_invalidated:
+    """A lost database connection is a 503 the client may retry; anything else is a bug.
+
+    A read that committed nothing is first run once more on a fresh connection
+    (:mod:`webapp.pool`); what stops that second run (the database is down, say)
+    is the same 503.
+    """
+    if not (error.connection_invalidated or pool.ran_again()):
         return handle_unexpected(error)
+    if error.connection_invalidated and pool.may_run_again():
+        current_app.logger.warning("database connection lost, running this read once more: %s", error.orig)
+        raise pool.RunAgain from error
     current_app.logger.warning("database connection lost: %s", error.orig)
     response = make_response(render_error(503, "the database cannot be reached right now; retry shortly"))
     response.headers["Retry-After"] = "1"
