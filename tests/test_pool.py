@@ -189,3 +189,26 @@ def test_recently_used_connection_is_not_pinged(mysql_app, reader, monkeypatch):
     monkeypatch.setattr(pool, "IDLE_PING_SECONDS", 0.0)
     assert client.get("/api/test-instance/", headers=reader).status_code == 200
     assert pings == [1]
+
+
+def test_the_database_refusing_connections_is_a_503(database_urls, tmp_path, monkeypatch):
+    """With no pooled connection and the server refusing new ones (MySQL error 2003), a 503, not a 500?"""
+    url = sa.make_url(database_url(database_urls, "mysql"))
+    proxy = TcpProxy(url.host, url.port or 3306)
+    proxy.start()
+    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    try:
+        with app_on(proxied, tmp_path, monkeypatch) as app:
+            reader = make_token_user(app, "viewer")
+            with app.app_context():
+                db.engine.dispose()
+            proxy.stop()
+            try:
+                read = app.test_client().get("/api/test-instance/", headers=reader)
+                write = app.test_client().post("/api/test-instance/", json={"name": "x"}, headers=reader)
+            finally:
+                proxy.start()
+            assert (read.status_code, write.status_code) == (503, 503), read.text
+            assert read.get_json()["error"]["message"].startswith("the database cannot be reached")
+    finally:
+        proxy.stop()

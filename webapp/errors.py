@@ -14,6 +14,7 @@ from webapp import pool
 from webapp.exceptions import GreenbarError
 from webapp.exceptions import ValidationError
 from webapp.extensions import db
+from webapp.mysql_writes import unreachable
 
 TITLES = {
     400: "Bad request",
@@ -84,13 +85,13 @@ def handle_integrity_error(error):
 
 
 def handle_database_error(error):
-    """A lost database connection is a 503 the client may retry; anything else is a bug.
+    """A lost or refused database connection is a 503 the client may retry; anything else is a bug.
 
     A read that committed nothing is first run once more on a fresh connection
     (:mod:`webapp.pool`); what stops that second run (the database is down, say)
     is the same 503.
     """
-    if not (error.connection_invalidated or pool.ran_again()):
+    if not (error.connection_invalidated or pool.ran_again() or unreachable(error)):
         return handle_unexpected(error)
     if error.connection_invalidated and pool.may_run_again():
         current_app.logger.warning("database connection lost, running this read once more: %s", error.orig)

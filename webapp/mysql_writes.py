@@ -43,6 +43,9 @@ from webapp.models import TestSuite
 STATEMENT_CHARS = 4 * 1024 * 1024
 MYSQL_DEADLOCK = 1213
 MYSQL_LOCK_WAIT = 1205
+# the client's errors for a server it cannot reach: no socket, connection refused, unknown host,
+# server gone away, connection lost during a query
+MYSQL_UNREACHABLE = frozenset({2002, 2003, 2005, 2006, 2013})
 
 
 def on_mysql():
@@ -170,3 +173,8 @@ def claim_contended(error):
     """Whether a queue claim's OperationalError was InnoDB contention (a deadlock or lock wait between
     claimers and producers): then the round claims nothing and the next one tries again."""
     return bool(error.orig.args) and error.orig.args[0] in (MYSQL_DEADLOCK, MYSQL_LOCK_WAIT)
+
+
+def unreachable(error):
+    """Whether a DBAPI error says the database server cannot be reached (so retrying later may work)."""
+    return bool(getattr(error.orig, "args", None)) and error.orig.args[0] in MYSQL_UNREACHABLE
