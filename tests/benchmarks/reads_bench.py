@@ -34,11 +34,11 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
+from tests.benchmarks.processes import load_average
 from tests.benchmarks.server_time import time_get
 from tests.conftest import create_scratch_mysql
 from tests.conftest import drop_scratch_mysql
@@ -497,11 +497,6 @@ def print_growth(sizes, runs):
     print(f"{'cases':42} {'':>6} " + " ".join(f"{size.total:>{width},}" for size in sizes))
 
 
-def machine_load():
-    """The load averages, as uptime prints them."""
-    return "load average " + ", ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
 def run_size(size, args):
     """Load ``size`` into a scratch database (or reuse one), time it; return (timings, load seconds)."""
     url = args.reuse or create_scratch_mysql()
@@ -521,9 +516,9 @@ def run_size(size, args):
                 ).scalar_one()
                 db.session.remove()
         else:
-            print(f"loading {size.label} ({size.total:,} cases); {machine_load()}", flush=True)
+            print(f"loading {size.label} ({size.total:,} cases); {load_average()}", flush=True)
             instance_id, seconds = load(app, size, args.buffer_pool_mb)
-        print(f"timing {size.label}; {machine_load()}", flush=True)
+        print(f"timing {size.label}; {load_average()}", flush=True)
         print(TABLE_HEAD)
         timed = time_targets(app, instance_id, args.repeat, each=print_timing)
     finally:
@@ -565,7 +560,7 @@ def main():
     runs = [run_size(size, args) for size in sizes]
     if len(sizes) > 1:
         print_growth(sizes, runs)
-    print(machine_load())
+    print(load_average())
 
 
 if __name__ == "__main__":
