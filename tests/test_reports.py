@@ -238,6 +238,26 @@ def test_test_search_any_case_with_latest_status_and_rate(app, client, auth):
     assert "Total tests matching “login”: <strong>2</strong>" in page
 
 
+def test_search_window_reads_the_newest_builds_a_batch_at_a_time(app):
+    """The window is the newest builds up to the case budget (at least one), whatever the batch size."""
+    with app.app_context():
+        instance = make_instance()
+        for _ in range(7):
+            make_run(instance, {"suite": {"a": S, "b": S}})
+        newest_first = list(
+            db.session.scalars(
+                select(TestBuild.id)
+                .where(TestBuild.instance_id == instance.id)
+                .order_by(TestBuild.number.desc())
+            )
+        )
+        for batch in (1, 2, 3, 100):
+            assert queries.search_window(instance.id, budget=5, batch=batch) == newest_first[:2]
+            assert queries.search_window(instance.id, budget=100, batch=batch) == newest_first
+            assert queries.search_window(instance.id, budget=1, batch=batch) == newest_first[:1]
+        assert queries.search_window(make_instance("empty").id, batch=2) == []
+
+
 def test_window_and_branch_are_remembered_per_instance_and_shared_in_the_url(app, client, auth, branches):
     """A chosen window and branch come back on the next visit, as a redirect to a URL that names them."""
     instance_id, _, _ = branches

@@ -346,24 +346,37 @@ def build_cases_statement(build, status, key, descending):
 # the test search reads the names of the newest builds' cases, newest first, until this many
 # (at least one build): a build's tests mostly repeat the last one's, and each case read costs
 SEARCH_CASES = 50_000
+# builds read at a time while the window is measured out
+SEARCH_BUILDS_BATCH = 100
 # the failure rate of a found test is over its runs in this many of the newest builds
 SEARCH_RATE_BUILDS = 50
 
 
-def search_window(instance_id, budget=SEARCH_CASES):
-    """Ids of the newest builds whose cases a test search reads: at least one, up to ``budget`` cases."""
-    rows = db.session.execute(
-        select(TestBuild.id, TestBuild.cases_total)
-        .where(TestBuild.instance_id == instance_id)
-        .order_by(TestBuild.number.desc())
-    )
-    ids, cases = [], 0
-    for row in rows:
-        if ids and cases + row.cases_total > budget:
-            break
-        ids.append(row.id)
-        cases += row.cases_total
-    return ids
+def search_window(instance_id, budget=SEARCH_CASES, batch=SEARCH_BUILDS_BATCH):
+    """Ids of the newest builds whose cases a test search reads: at least one, up to ``budget`` cases.
+
+    The builds are read newest first, ``batch`` at a time, so an instance's
+    whole history is not fetched to keep the newest few.
+    """
+    ids, cases, before = [], 0, None
+    while True:
+        statement = (
+            select(TestBuild.id, TestBuild.number, TestBuild.cases_total)
+            .where(TestBuild.instance_id == instance_id)
+            .order_by(TestBuild.number.desc())
+            .limit(batch)
+        )
+        if before is not None:
+            statement = statement.where(TestBuild.number < before)
+        rows = db.session.execute(statement).all()
+        for row in rows:
+            if ids and cases + row.cases_total > budget:
+                return ids
+            ids.append(row.id)
+            cases += row.cases_total
+        if len(rows) < batch:
+            return ids
+        before = rows[-1].number
 
 
 def search_tests(instance_id, term, page, per_page=PER_PAGE):

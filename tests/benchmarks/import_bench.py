@@ -147,7 +147,7 @@ def start_gunicorn(url, port):
         GREENBAR_INSTANCE_PATH=str(Path(os.environ.get("TMPDIR", "/tmp")) / f"greenbar-bench-{port}"),
     )
     master = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
+        [str(Path(sys.executable).parent / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

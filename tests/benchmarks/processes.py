@@ -41,3 +41,8 @@ def database_pids():
 def children(pid):
     """The child processes of ``pid`` (gunicorn's workers under its master)."""
     return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def load_average():
+    """The machine's load averages over 1, 5 and 15 minutes, as ``uptime`` prints them."""
+    return "load average " + ", ".join(Path("/proc/loadavg").read_text().split()[:3])

@@ -1,41 +1,62 @@
-"""Read benchmark: server time of the report pages and statistics on 1,000 builds x 1,000 cases.
+"""Read benchmark: server time of the report pages and statistics on 1,000 builds x 1,000 cases, or more.
 
 Run from the repository root (MariaDB at TEST_DATABASE_URL, default root@127.0.0.1)::
 
-    .venv/bin/python -m tests.benchmarks.reads_bench [--repeat 15]
+    .venv/bin/python -m tests.benchmarks.reads_bench [--builds 1000] [--cases 1000] [--repeat 15]
+    .venv/bin/python -m tests.benchmarks.reads_bench --sizes 1000x1000,10000x1000
 
 It makes a scratch MariaDB database, migrates it and fills one instance with
-1,000 builds of 10 suites x 100 cases (a million cases) with bulk SQL inside
-the server (MariaDB's ``seq_1_to_N`` tables): about 1.5 % failures from
-random, flaky and periodically broken tests, 2.5 % skips, a few retried
-passes, per-test durations, and slow-downs in the newest build. Counters are
-computed from the rows with two set-based UPDATEs.
+``--builds`` builds of 10 suites x ``--cases`` / 10 cases (by default 1,000 x
+1,000, a million cases) with bulk SQL inside the server (MariaDB's
+``seq_1_to_N`` tables): about 1.5 % failures from random, flaky and
+periodically broken tests, 2.5 % skips, a few retried passes, per-test
+durations, and slow-downs in the newest build. The failing cases carry their
+failure signatures (webapp.signatures, computed in Python once per test and
+pseudo-random failure, then joined in), and the suites' counters are summed
+from each chunk's rows as it is loaded, the builds' at the end.
+
+The load is a loop of ``INSERT ... SELECT`` of about 250,000 cases each (one
+transaction each), on a connection of its own with unique and foreign-key
+checks off; meanwhile the server's InnoDB buffer pool is raised to
+``--buffer-pool-mb`` (2,048 by default; 0 leaves it) and the redo log is
+flushed once a second, both restored before anything is timed. It prints its
+progress and the load time: ten million cases take about 6 minutes on 2 cores.
 
 Then it renders each page through the Flask test client as a logged-in viewer
 (one warm-up, then ``--repeat`` times) and prints the median and worst server
 time in milliseconds: the instance page and the statistics panel it loads
 next, a build page and its changes panel, a suite page, and one test's history
 (the case page); then the JSON statistics endpoints. Targets (issue 4):
-instance 150 ms, build 100 ms, suite 100 ms, test history 50 ms. Issue 13 adds
-the test search (API 100 ms; the instance page with a search, 150 ms) and the
-build status filter on a separate instance's build of 100,000 cases (100 ms).
-Then the reads of issue 16: a build's failure groups 100 ms, the top failure causes
-over 30 builds 150 ms, the gate 100 ms, a badge 20 ms (the failing cases are
-signed with webapp.signatures after the bulk load, as the migration would).
-The scratch database is dropped at the end.
+instance 150 ms, build 100 ms, suite 100 ms, test history 50 ms; they hold at
+ten million cases too. Issue 13 adds the test search (API 100 ms; the instance
+page with a search, 150 ms) and the build status filter on a separate
+instance's build of 100,000 cases (100 ms). Then the reads of issue 16: a
+build's failure groups 100 ms, the top failure causes over 30 builds 150 ms,
+the gate 100 ms, a badge 20 ms.
+
+``--sizes 1000x1000,10000x1000`` loads and times each size in a scratch
+database of its own, one after the other, then prints one table: each
+target's median at every size and the growth from the first size to the
+last. :func:`time_targets` times one loaded database and returns the figures,
+for phases that change the data and time again. The scratch databases are
+dropped at the end unless ``--keep`` (then ``--reuse URL`` times one again).
+The machine's load average is printed before each load and each timing.
 """
 
 import argparse
+import contextlib
 import os
 import random
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
+from tests.benchmarks.processes import load_average
 from tests.benchmarks.server_time import time_get
 from tests.conftest import create_scratch_mysql
 from tests.conftest import drop_scratch_mysql
@@ -48,14 +69,25 @@ from webapp.models import User
 from webapp.models import test_key
 from webapp.signatures import signature_for
 
-BUILDS, SUITES, CASES_PER_SUITE = 1000, 10, 100
-CHUNK_BUILDS = 50
+SUITES = 10
+DEFAULT_BUILDS, DEFAULT_CASES = 1000, 1000
+# case rows per INSERT ... SELECT (and per transaction) of the bulk load
+CHUNK_CASES = 250_000
 VIEWER_PASSWORD = "bench-viewer-pass"
+# the InnoDB buffer pool while loading (restored before anything is timed)
+LOAD_BUFFER_POOL_MB = 2048
 
 TESTS_TABLE = """
 CREATE TABLE bench_tests (
   idx INT PRIMARY KEY, suite_name VARCHAR(255), name VARCHAR(512), test_key VARCHAR(32),
   kind VARCHAR(8), base FLOAT
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
+"""
+# the message, details and failure signature of test idx failing with pseudo-random number r
+FAILURES_TABLE = """
+CREATE TABLE bench_failures (
+  idx INT, r INT, message TEXT, details TEXT, signature VARCHAR(16), signature_text TEXT,
+  PRIMARY KEY (idx, r)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
 """
 BUILDS_SQL = """
@@ -74,17 +106,14 @@ SELECT b.id, CONCAT('com.example.bench.Suite', LPAD(s.seq - 1, 2, '0')), b.start
   0, 0, 0, 0, 0, 0, 0
 FROM test_builds b JOIN seq_1_to_{suites} s WHERE b.instance_id = :instance ORDER BY b.id, s.seq
 """
-# r is a per-(build, test) pseudo-random number in 0..999
+# r is a per-(build, test) pseudo-random number in 0..999; a failing case takes its texts and
+# signature from bench_failures (signed with webapp.signatures in Python, as every write path does)
 CASES_SQL = """
 INSERT INTO test_cases (suite_id, build_id, instance_id, test_key, name, finished, result_status,
-  duration, message, details, attempts, is_flaky)
+  duration, message, details, attempts, is_flaky, signature, signature_text)
 SELECT su.id, y.build_id, y.instance_id, y.test_key, y.name, y.finished, y.status,
   IF(y.status = 'SKIPPED', 0, y.base * (0.6 + y.r / 1250) * IF(y.number = {builds} AND y.idx % 97 = 5, 6, 1)),
-  IF(y.status IN ('FAILED', 'ERROR'), CONCAT('AssertionError: expected ', y.r, ' to be below 10'), NULL),
-  IF(y.status IN ('FAILED', 'ERROR'),
-     CONCAT('Traceback (most recent call last):\\n  File "bench.py", line ', y.r, ', in ', y.name,
-            '\\nAssertionError'), NULL),
-  IF(y.retried, 2, 1), y.retried
+  f.message, f.details, IF(y.retried, 2, 1), y.retried, f.signature, f.signature_text
 FROM (
   SELECT x.*,
     CASE
@@ -104,6 +133,7 @@ FROM (
   ) x
 ) y
 JOIN test_suites su ON su.build_id = y.build_id AND su.name = y.suite_name
+LEFT JOIN bench_failures f ON f.idx = y.idx AND f.r = y.r AND y.status IN ('FAILED', 'ERROR')
 ORDER BY su.id, y.idx
 """
 # one build of 100 suites x 1,000 cases in an instance of its own, for the build status filter
@@ -134,12 +164,14 @@ FROM test_suites su JOIN seq_1_to_{cases} c
 WHERE su.build_id = (SELECT id FROM test_builds WHERE instance_id = :instance)
 ORDER BY su.id, c.seq
 """
+# the counters of the suites whose cases were loaded after case :after (a range of the primary key:
+# a range of build ids would go through an index that lacks suite_id, and look up every row)
 SUITE_COUNTERS_SQL = """
 UPDATE test_suites su JOIN (
   SELECT suite_id, COUNT(*) AS total, SUM(result_status = 'SUCCESS') AS passed,
     SUM(result_status = 'FAILED') AS failed, SUM(result_status = 'ERROR') AS errored,
     SUM(result_status = 'SKIPPED') AS skipped, SUM(is_flaky) AS flaky, SUM(duration) AS duration
-  FROM test_cases WHERE instance_id = :instance GROUP BY suite_id
+  FROM test_cases WHERE id > :after GROUP BY suite_id
 ) c ON c.suite_id = su.id
 SET su.cases_total = c.total, su.passed = c.passed, su.failed = c.failed, su.errored = c.errored,
   su.skipped = c.skipped, su.flaky = c.flaky, su.cases_duration = c.duration
@@ -153,15 +185,45 @@ UPDATE test_builds b JOIN (
 ) s ON s.build_id = b.id
 SET b.suites_total = s.suites, b.cases_total = s.total, b.passed = s.passed, b.failed = s.failed,
   b.errored = s.errored, b.skipped = s.skipped, b.flaky = s.flaky, b.cases_duration = s.duration
-WHERE b.instance_id = :instance
 """
 
 
-def test_rows(rng):
-    """The 1,000 tests: suite, name, key, kind (stable, flaky, streak, skip) and base duration."""
+@dataclass(frozen=True)
+class Size:
+    """How much one run loads: ``builds`` builds of ``cases`` cases (in 10 suites) each."""
+
+    builds: int = DEFAULT_BUILDS
+    cases: int = DEFAULT_CASES
+
+    @property
+    def label(self):
+        """e.g. ``10,000 x 1,000``."""
+        return f"{self.builds:,} x {self.cases:,}"
+
+    @property
+    def total(self):
+        """Cases in the benchmarked instance."""
+        return self.builds * self.cases
+
+
+def parse_sizes(text):
+    """``1000x1000,10000x1000`` as a list of :class:`Size`."""
+    sizes = []
+    for item in text.split(","):
+        builds, _, cases = item.strip().lower().partition("x")
+        size = Size(int(builds), int(cases))
+        if size.builds < 1 or size.cases < SUITES or size.cases % SUITES:
+            raise argparse.ArgumentTypeError(f"{item!r}: builds >= 1 and cases a multiple of {SUITES}")
+        sizes.append(size)
+    return sizes
+
+
+def test_rows(rng, cases=DEFAULT_CASES):
+    """The tests of a build: suite, name, key, kind (stable, flaky, streak, skip) and base duration."""
+    per_suite = cases // SUITES
     rows = []
-    for idx in range(SUITES * CASES_PER_SUITE):
-        suite = f"com.example.bench.Suite{idx // CASES_PER_SUITE:02d}"
+    for idx in range(cases):
+        suite = f"com.example.bench.Suite{idx // per_suite:02d}"
         name = f"test_{idx:04d}"
         kind = "stable"
         if idx % 50 == 7:
@@ -183,82 +245,140 @@ def test_rows(rng):
     return rows
 
 
-def load(app):
-    """Fill the database with bulk SQL; return the instance id."""
+def failure_rows(tests):
+    """Every (test, r) that CASES_SQL can make fail, with its texts and signature."""
+    failing_r = {"skip": 0, "flaky": 200, "streak": 1000, "stable": 10}
+    rows = []
+    for test in tests:
+        for r in range(failing_r[test["kind"]]):
+            message = f"AssertionError: expected {r} to be below 10"
+            details = (
+                f'Traceback (most recent call last):\n  File "bench.py", line {r}, in {test["name"]}'
+                "\nAssertionError"
+            )
+            signature, text = signature_for(message, details)
+            rows.append(
+                {
+                    "idx": test["idx"],
+                    "r": r,
+                    "message": message,
+                    "details": details,
+                    "signature": signature,
+                    "signature_text": text,
+                }
+            )
+    return rows
+
+
+@contextlib.contextmanager
+def load_settings(engine, buffer_pool_mb):
+    """Raise InnoDB's buffer pool for the bulk load, and put it back afterwards.
+
+    Meanwhile the redo log is flushed once a second rather than at each commit,
+    and is 1 GB rather than MariaDB's 96 MB, so that checkpoints do not force
+    the dirty pages out while they are still being filled.
+    """
+    wanted = {"innodb_flush_log_at_trx_commit": 2, "innodb_log_file_size": 1024 * 1024 * 1024}
+    if buffer_pool_mb:
+        wanted["innodb_buffer_pool_size"] = buffer_pool_mb * 1024 * 1024
+    with engine.connect() as connection:
+        saved = {name: connection.execute(sa.text(f"SELECT @@GLOBAL.{name}")).scalar() for name in wanted}
+        try:
+            for name, value in wanted.items():
+                # sizes are only ever raised
+                if name.endswith("_size"):
+                    value = max(value, int(saved[name]))
+                if int(saved[name]) != value:
+                    connection.execute(sa.text(f"SET GLOBAL {name} = {int(value)}"))
+            yield
+        finally:
+            for name, value in saved.items():
+                connection.execute(sa.text(f"SET GLOBAL {name} = {int(value)}"))
+
+
+def last_case(connection):
+    """The highest case id so far (0 for none)."""
+    return connection.execute(sa.text("SELECT COALESCE(MAX(id), 0) FROM test_cases")).scalar()
+
+
+def chunks(builds, cases):
+    """(first, last) build numbers of each INSERT of the load."""
+    step = max(1, CHUNK_CASES // cases)
+    return [(first, min(first + step - 1, builds)) for first in range(1, builds + 1, step)]
+
+
+def load(app, size=Size(), buffer_pool_mb=LOAD_BUFFER_POOL_MB):
+    """Fill the database with bulk SQL; return (instance id, load seconds)."""
     with app.app_context():
         upgrade()
         user = User(username="viewer", role="viewer", active=True)
         user.set_password(VIEWER_PASSWORD)
         db.session.add(user)
-        instance = results.create_instance("million")
+        instance_id = results.create_instance("million").id
+        big_id = results.create_instance("hundred-k").id
         db.session.commit()
-        instance_id = instance.id
         db.session.remove()
+        # a connection of its own: the session settings of the load must not reach the app's pool
+        engine = sa.create_engine(db.engine.url)
         started = time.perf_counter()
-        with db.engine.begin() as connection:
-            connection.execute(sa.text(TESTS_TABLE))
-            connection.execute(
-                sa.text("INSERT INTO bench_tests VALUES (:idx, :suite_name, :name, :test_key, :kind, :base)"),
-                test_rows(random.Random(7)),
-            )
-            params = {"instance": instance_id}
-            connection.execute(sa.text(BUILDS_SQL.format(builds=BUILDS)), params)
-            connection.execute(sa.text(SUITES_SQL.format(suites=SUITES)), params)
-        for first in range(1, BUILDS + 1, CHUNK_BUILDS):
-            with db.engine.begin() as connection:
-                connection.execute(
-                    sa.text(CASES_SQL.format(builds=BUILDS)),
-                    dict(params, first=first, last=first + CHUNK_BUILDS - 1),
-                )
-        sign_failures(instance_id)
-        big = {"instance": load_big_build()}
-        with db.engine.begin() as connection:
-            for counted in (params, big):
-                connection.execute(sa.text(SUITE_COUNTERS_SQL), counted)
-                connection.execute(sa.text(BUILD_COUNTERS_SQL), counted)
-            connection.execute(sa.text("DROP TABLE bench_tests"))
-            for table in ("test_builds", "test_suites", "test_cases"):
-                connection.execute(sa.text(f"ANALYZE TABLE {table}"))
+        try:
+            with load_settings(engine, buffer_pool_mb), engine.connect() as connection:
+                fill(connection, instance_id, big_id, size, started)
+        finally:
+            engine.dispose()
         with db.engine.connect() as connection:
             total, failing = connection.execute(
-                sa.text("SELECT SUM(cases_total), SUM(failed + errored) FROM test_builds")
+                sa.text(
+                    "SELECT SUM(cases_total), SUM(failed + errored) FROM test_builds WHERE instance_id = :i"
+                ),
+                {"i": instance_id},
             ).one()
         seconds = time.perf_counter() - started
         print(f"loaded {total:,} cases ({failing / total:.2%} failing) in {seconds:.0f} s", flush=True)
-    return instance_id
+    return instance_id, seconds
 
 
-def load_big_build():
-    """Make the instance "hundred-k" with one build of 100,000 cases; return its id."""
-    instance = results.create_instance("hundred-k")
-    db.session.commit()
-    instance_id = instance.id
-    db.session.remove()
+def fill(connection, instance_id, big_id, size, started):
+    """The bulk load proper, on one connection, committing every chunk of builds."""
+    connection.execute(sa.text("SET SESSION unique_checks = 0, foreign_key_checks = 0"))
+    connection.execute(sa.text(TESTS_TABLE))
+    connection.execute(sa.text(FAILURES_TABLE))
+    tests = test_rows(random.Random(7), size.cases)
+    connection.execute(
+        sa.text("INSERT INTO bench_tests VALUES (:idx, :suite_name, :name, :test_key, :kind, :base)"), tests
+    )
+    connection.execute(
+        sa.text(
+            "INSERT INTO bench_failures VALUES (:idx, :r, :message, :details, :signature, :signature_text)"
+        ),
+        failure_rows(tests),
+    )
     params = {"instance": instance_id}
-    with db.engine.begin() as connection:
-        connection.execute(sa.text(BIG_BUILD_SQL), params)
-        connection.execute(sa.text(BIG_SUITES_SQL.format(suites=BIG_SUITES)), params)
-        connection.execute(sa.text(BIG_CASES_SQL.format(cases=BIG_CASES_PER_SUITE)), params)
-    return instance_id
-
-
-def sign_failures(instance_id):
-    """Give the bulk-loaded failing cases their failure signatures, as every write path would."""
-    with db.engine.begin() as connection:
-        rows = connection.execute(
-            sa.text(
-                "SELECT id, message, details FROM test_cases "
-                "WHERE instance_id = :i AND result_status IN ('FAILED', 'ERROR')"
-            ),
-            {"i": instance_id},
-        ).all()
-        signed = []
-        for row in rows:
-            digest, text = signature_for(row.message, row.details)
-            signed.append({"id": row.id, "sig": digest, "text": text})
+    connection.execute(sa.text(BUILDS_SQL.format(builds=size.builds)), params)
+    connection.execute(sa.text(SUITES_SQL.format(suites=SUITES)), params)
+    connection.commit()
+    parts = chunks(size.builds, size.cases)
+    for done, (first, last) in enumerate(parts, start=1):
+        after = last_case(connection)
         connection.execute(
-            sa.text("UPDATE test_cases SET signature = :sig, signature_text = :text WHERE id = :id"), signed
+            sa.text(CASES_SQL.format(builds=size.builds)), dict(params, first=first, last=last)
         )
+        connection.execute(sa.text(SUITE_COUNTERS_SQL), {"after": after})
+        connection.commit()
+        if done % max(1, len(parts) // 10) == 0:
+            print(f"  {last * size.cases:,} cases in {time.perf_counter() - started:.0f} s", flush=True)
+    big = {"instance": big_id}
+    after = last_case(connection)
+    connection.execute(sa.text(BIG_BUILD_SQL), big)
+    connection.execute(sa.text(BIG_SUITES_SQL.format(suites=BIG_SUITES)), big)
+    connection.execute(sa.text(BIG_CASES_SQL.format(cases=BIG_CASES_PER_SUITE)), big)
+    connection.execute(sa.text(SUITE_COUNTERS_SQL), {"after": after})
+    connection.execute(sa.text(BUILD_COUNTERS_SQL))
+    connection.execute(sa.text("DROP TABLE bench_tests, bench_failures"))
+    connection.commit()
+    for table in ("test_builds", "test_suites", "test_cases"):
+        connection.execute(sa.text(f"ANALYZE TABLE {table}"))
+    connection.execute(sa.text("SET SESSION unique_checks = 1, foreign_key_checks = 1"))
 
 
 def badge_token(instance_id):
@@ -339,30 +459,67 @@ def logged_in_client(app):
     return client
 
 
-def time_all(app, instance_id, repeat):
-    """Print the median and worst server time of every target."""
+@dataclass(frozen=True)
+class Timing:
+    """One target's figures: label, target ms (None: no target), median and worst ms."""
+
+    label: str
+    target: int | None
+    median: float
+    worst: float
+
+    @property
+    def verdict(self):
+        """``"ok"``, ``"MISSED"`` or ``""`` when there is no target."""
+        if self.target is None:
+            return ""
+        return "ok" if self.median <= self.target else "MISSED"
+
+
+def time_targets(app, instance_id, repeat, each=None):
+    """Time every target of one loaded database; return a :class:`Timing` per target, in order.
+
+    :param each: called with each :class:`Timing` as soon as it is measured (printing progress).
+    """
     client = logged_in_client(app)
     # badges are read by strangers (a README's images): timed without a session, as they are served
     anonymous = app.test_client()
-    print(f"{'page':42} {'median ms':>9} {'max ms':>8} {'target':>7}")
+    timed = []
     for label, path, target in targets(app, instance_id):
         timings, _ = time_get(anonymous if path.startswith("/badges/") else client, path, repeat)
-        median = statistics.median(timings)
-        verdict = "" if target is None else f"{target:>5} {'ok' if median <= target else 'MISSED'}"
-        print(f"{label:42} {median:9.1f} {max(timings):8.1f} {verdict}", flush=True)
+        timed.append(Timing(label, target, statistics.median(timings), max(timings)))
+        if each is not None:
+            each(timed[-1])
+    return timed
 
 
-def main():
-    """Build the database (or reuse one kept earlier), time the pages, drop the database."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument("--keep", action="store_true", help="keep the database and print its URL")
-    parser.add_argument("--reuse", metavar="URL", help="time a database kept by an earlier --keep run")
-    args = parser.parse_args()
-    reason = mysql_unavailable_reason()
-    if reason:
-        raise SystemExit(reason)
-    os.environ["GREENBAR_INSTANCE_PATH"] = tempfile.mkdtemp(prefix="greenbar-reads-")
+TABLE_HEAD = f"{'page':42} {'median ms':>9} {'max ms':>8} {'target':>7}"
+
+
+def print_timing(timing):
+    """One line of the single-size table."""
+    verdict = "" if timing.target is None else f"{timing.target:>5} {timing.verdict}"
+    print(f"{timing.label:42} {timing.median:9.1f} {timing.worst:8.1f} {verdict}", flush=True)
+
+
+def print_growth(sizes, runs):
+    """The medians of every size side by side, and the growth from the first size to the last."""
+    width = max(12, *(len(size.label) for size in sizes))
+    print()
+    print(
+        f"{'median ms':42} {'target':>6} " + " ".join(f"{size.label:>{width}}" for size in sizes) + "  growth"
+    )
+    for row in zip(*(timed for timed, _ in runs), strict=True):
+        target = "" if row[0].target is None else str(row[0].target)
+        cells = " ".join(f"{t.median:{width - 7}.1f} {t.verdict:>6}" for t in row)
+        print(f"{row[0].label:42} {target:>6} {cells}  {row[-1].median / row[0].median:5.2f}x")
+    loads = " ".join(f"{f'{seconds:.0f} s':>{width}}" for _, seconds in runs)
+    print(f"{'load time':42} {'':>6} {loads}")
+    print(f"{'cases':42} {'':>6} " + " ".join(f"{size.total:>{width},}" for size in sizes))
+
+
+def run_size(size, args):
+    """Load ``size`` into a scratch database (or reuse one), time it; return (timings, load seconds)."""
     url = args.reuse or create_scratch_mysql()
     settings = {
         "SQLALCHEMY_DATABASE_URI": url,
@@ -371,6 +528,7 @@ def main():
         "WTF_CSRF_ENABLED": False,
     }
     app = create_app(settings)
+    seconds = 0.0
     try:
         if args.reuse:
             with app.app_context():
@@ -379,16 +537,51 @@ def main():
                 ).scalar_one()
                 db.session.remove()
         else:
-            instance_id = load(app)
-        time_all(app, instance_id, args.repeat)
+            print(f"loading {size.label} ({size.total:,} cases); {load_average()}", flush=True)
+            instance_id, seconds = load(app, size, args.buffer_pool_mb)
+        print(f"timing {size.label}; {load_average()}", flush=True)
+        print(TABLE_HEAD)
+        timed = time_targets(app, instance_id, args.repeat, each=print_timing)
     finally:
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
         if args.keep:
             print(f"kept: --reuse '{url}'")
-        else:
+        elif not args.reuse:
             drop_scratch_mysql(url)
+    return timed, seconds
+
+
+def main():
+    """Build each size's database (or reuse one kept earlier), time the pages, drop the database."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--builds", type=int, default=DEFAULT_BUILDS)
+    parser.add_argument("--cases", type=int, default=DEFAULT_CASES, help="cases per build (10 suites)")
+    parser.add_argument(
+        "--sizes", type=parse_sizes, help="several sizes in one run, e.g. 1000x1000,10000x1000"
+    )
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--keep", action="store_true", help="keep the databases and print their URLs")
+    parser.add_argument("--reuse", metavar="URL", help="time a database kept by an earlier --keep run")
+    parser.add_argument(
+        "--buffer-pool-mb",
+        type=int,
+        default=LOAD_BUFFER_POOL_MB,
+        help="InnoDB buffer pool while loading, restored before timing (0: leave it)",
+    )
+    args = parser.parse_args()
+    sizes = args.sizes or parse_sizes(f"{args.builds}x{args.cases}")
+    if args.reuse and len(sizes) > 1:
+        parser.error("--reuse times one database")
+    reason = mysql_unavailable_reason()
+    if reason:
+        raise SystemExit(reason)
+    os.environ["GREENBAR_INSTANCE_PATH"] = tempfile.mkdtemp(prefix="greenbar-reads-")
+    runs = [run_size(size, args) for size in sizes]
+    if len(sizes) > 1:
+        print_growth(sizes, runs)
+    print(load_average())
 
 
 if __name__ == "__main__":
