@@ -41,6 +41,13 @@ last. :func:`time_targets` times one loaded database and returns the figures,
 for phases that change the data and time again. The scratch databases are
 dropped at the end unless ``--keep`` (then ``--reuse URL`` times one again).
 The machine's load average is printed before each load and each timing.
+
+``--prune-half`` then sets the instance's retention policy to its newest half
+of the builds, runs ``webapp.retention`` as ``flask retention run`` does
+(batches of 1,000 cases), prints how fast it pruned, and times every target
+again, side by side with the figures before pruning. Two extra reads cross
+into the pruned builds (a test's history of 1,000 runs, and the flaky tests of
+the newest 500, the most a window takes), which read run summaries once pruned.
 """
 
 import argparse
@@ -64,7 +71,9 @@ from tests.conftest import mysql_unavailable_reason
 from webapp import badges
 from webapp import create_app
 from webapp import results
+from webapp import retention
 from webapp.extensions import db
+from webapp.models import TestInstance
 from webapp.models import User
 from webapp.models import test_key
 from webapp.signatures import signature_for
@@ -432,6 +441,8 @@ def targets(app, instance_id):
         ("API build summary", f"{api}/test-build/{newest}/summary/", None),
         ("API build diff", f"{api}/test-build/{newest}/diff/", None),
         ("API test history (50)", f"{api}/test-history/{key}/", 50),
+        ("API test history (1,000 runs)", f"{api}/test-history/{key}/?limit=1000", None),
+        ("API flaky (500 builds)", f"{api}/flaky/?builds=500", None),
         ("test search (instance page, 'test_004')", f"/instances/{instance_id}?q=test_004", 150),
         ("API test search ('test_004')", f"{api}/tests/?search=test_004", 100),
         ("build status filter, 100k build (SKIPPED)", f"/builds/{big}?status=SKIPPED", 100),
@@ -518,6 +529,44 @@ def print_growth(sizes, runs):
     print(f"{'cases':42} {'':>6} " + " ".join(f"{size.total:>{width},}" for size in sizes))
 
 
+def prune_half(app, instance_id, size):
+    """Keep the newest half of the builds' cases, as ``flask retention run`` would; print its speed."""
+    with app.app_context():
+        instance = db.session.get(TestInstance, instance_id)
+        instance.keep_builds = max(1, size.builds // 2)
+        db.session.commit()
+        plan = retention.plan(instance)
+        started = time.perf_counter()
+        done = retention.run(plan)
+        seconds = time.perf_counter() - started
+        db.session.remove()
+    with db_connection(app) as connection:
+        for table in ("test_cases", "run_summaries", "test_names"):
+            connection.execute(sa.text(f"ANALYZE TABLE {table}"))
+    print(
+        f"pruned {done['builds']:,} builds, {done['cases']:,} cases in {seconds:.0f} s "
+        f"({done['cases'] / seconds:,.0f} cases/s, batches of {retention.BATCH:,}); {load_average()}",
+        flush=True,
+    )
+
+
+@contextlib.contextmanager
+def db_connection(app):
+    """A connection of the app's engine, in a transaction committed at the end."""
+    with app.app_context(), db.engine.begin() as connection:
+        yield connection
+
+
+def print_pruned(before, after):
+    """Every target's median before and after pruning half the builds, side by side."""
+    print()
+    print(f"{'median ms':42} {'target':>6} {'all kept':>14} {'half pruned':>14}  after/before")
+    for old, new in zip(before, after, strict=True):
+        target = "" if old.target is None else str(old.target)
+        cells = f"{old.median:7.1f} {old.verdict:>6} {new.median:7.1f} {new.verdict:>6}"
+        print(f"{old.label:42} {target:>6} {cells}  {new.median / old.median:5.2f}x")
+
+
 def run_size(size, args):
     """Load ``size`` into a scratch database (or reuse one), time it; return (timings, load seconds)."""
     url = args.reuse or create_scratch_mysql()
@@ -542,6 +591,11 @@ def run_size(size, args):
         print(f"timing {size.label}; {load_average()}", flush=True)
         print(TABLE_HEAD)
         timed = time_targets(app, instance_id, args.repeat, each=print_timing)
+        if args.prune_half:
+            prune_half(app, instance_id, size)
+            print(f"timing {size.label} with half its builds pruned; {load_average()}", flush=True)
+            print(TABLE_HEAD)
+            print_pruned(timed, time_targets(app, instance_id, args.repeat, each=print_timing))
     finally:
         with app.app_context():
             db.session.remove()
@@ -562,6 +616,9 @@ def main():
         "--sizes", type=parse_sizes, help="several sizes in one run, e.g. 1000x1000,10000x1000"
     )
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument(
+        "--prune-half", action="store_true", help="then prune the older half of the builds and time again"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases and print their URLs")
     parser.add_argument("--reuse", metavar="URL", help="time a database kept by an earlier --keep run")
     parser.add_argument(
