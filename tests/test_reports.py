@@ -238,6 +238,25 @@ def test_test_search_any_case_with_latest_status_and_rate(app, client, auth):
     assert "Total tests matching “login”: <strong>2</strong>" in page
 
 
+def test_test_search_pages_count_every_match_and_clamp_past_the_end(app, api):
+    """30 matching tests: the total 30 on every page, page 2 the last 5, a page past the end the last?"""
+    with app.app_context():
+        instance = make_instance()
+        make_run(instance, {"suite": {f"check_{n:02d}": S for n in range(30)} | {"other": S}})
+        pages = [queries.search_tests(instance.id, "CHECK", page) for page in (1, 2, 9)]
+        instance_id = instance.id
+    assert [(found.page, found.total, len(found.items)) for found in pages] == [
+        (1, 30, 25),
+        (2, 30, 5),
+        (2, 30, 5),
+    ]
+    assert pages[1].items[-1]["name"] == "check_29"
+    path = f"/api/test-instance/{instance_id}/tests/?search=check&limit=10"
+    first, beyond = api.get(path).get_json(), api.get(path + "&offset=40").get_json()
+    assert (first["count"], len(first["results"]), first["results"][0]["name"]) == (30, 10, "check_00")
+    assert (beyond["count"], beyond["results"], beyond["next"]) == (30, [], None)
+
+
 def test_search_window_reads_the_newest_builds_a_batch_at_a_time(app):
     """The window is the newest builds up to the case budget (at least one), whatever the batch size."""
     with app.app_context():

@@ -390,9 +390,11 @@ def search_tests(instance_id, term, page, per_page=PER_PAGE):
     runs over runs in the newest :data:`SEARCH_RATE_BUILDS` builds, None without runs).
     """
     matches = test_matches(instance_id, term)
-    total = count_tests(matches)
-    page = clamp_page(page, total, per_page)
-    items = found_tests(instance_id, matches, (page - 1) * per_page, per_page)
+    items, total = found_tests(instance_id, matches, (page - 1) * per_page, per_page)
+    if not items and page > 1:
+        # past the last page: show the last one
+        page = clamp_page(page, total, per_page)
+        items, total = found_tests(instance_id, matches, (page - 1) * per_page, per_page)
     return Page(items=items, page=page, per_page=per_page, total=total)
 
 
@@ -418,11 +420,17 @@ def count_tests(matches):
 
 
 def found_tests(instance_id, matches, offset, limit):
-    """One slice of a search's tests, by suite and name, described by :func:`describe_tests`."""
+    """One slice of a search's tests, by suite and name, and how many it found: ``(items, total)``.
+
+    The items are described by :func:`describe_tests`. The total is counted in
+    the same scan, by a window over the grouped tests (the window's cases were
+    read twice, for a count and then for the slice, before); only a slice past
+    the end counts again.
+    """
     if matches is None:
-        return []
+        return [], 0
     found = db.session.execute(
-        select(TestCase.test_key, func.max(TestCase.id).label("case_id"))
+        select(TestCase.test_key, func.max(TestCase.id).label("case_id"), func.count().over().label("total"))
         .join(TestSuite, TestSuite.id == TestCase.suite_id)
         .where(*matches)
         .group_by(TestCase.test_key)
@@ -430,7 +438,8 @@ def found_tests(instance_id, matches, offset, limit):
         .limit(limit)
         .offset(offset)
     ).all()
-    return describe_tests(instance_id, found)
+    total = found[0].total if found else count_tests(matches) if offset else 0
+    return describe_tests(instance_id, found), total
 
 
 def describe_tests(instance_id, found):

@@ -24,13 +24,13 @@ def search_tests(instance_id, query):
     """
     get_instance(instance_id)
     matches = queries.test_matches(instance_id, search_term(query))
-    total = queries.count_tests(matches)
     limit, offset = query.limit, query.offset
+    found, total = queries.found_tests(instance_id, matches, offset, limit)
     return {
         "count": total,
         "next": page_url(offset + limit, limit) if offset + limit < total else None,
         "previous": page_url(max(offset - limit, 0), limit) if offset > 0 else None,
-        "results": linked(instance_id, queries.found_tests(instance_id, matches, offset, limit)),
+        "results": linked(instance_id, found),
     }
 
 
