@@ -234,13 +234,26 @@ def status_counts(item):
     return counts
 
 
+# the index whose (parent, result_status) ranges hold a build's or a suite's cases of one status
+STATUS_INDEX = {
+    "build_id": "ix_test_cases_build_status_cover",
+    "suite_id": "ix_test_cases_suite_id_result_status",
+}
+
+
 def cases_by_status(parent_column, parent_id, counts, statuses, page, per_page=PER_PAGE):
     """One page of the cases with ``statuses``, in that order, each status by id.
 
     Each status is a contiguous range of the ``(parent, result_status)`` index,
     and ``counts`` (from counters) says how long each range is, so a page is
     one or two short index range reads however many cases the parent holds.
+    The index is forced on MySQL: once its statistics change (ANALYZE after
+    retention pruned half a million cases) MariaDB preferred walking the
+    primary key in id order until 25 rows matched, which for a build stored
+    after those cases read them all (a 100,000-case build's skipped cases:
+    17 ms became 886 ms).
     """
+    index = STATUS_INDEX[parent_column.key]
     total = sum(counts[status] for status in statuses)
     page = clamp_page(page, total, per_page)
     skip, wanted, rows = (page - 1) * per_page, per_page, []
@@ -256,6 +269,7 @@ def cases_by_status(parent_column, parent_id, counts, statuses, page, per_page=P
             .order_by(TestCase.id)
             .limit(wanted)
             .offset(skip)
+            .with_hint(TestCase, f"FORCE INDEX ({index})", "mysql")
         )
         found = db.session.scalars(statement).all()
         rows.extend(found)
