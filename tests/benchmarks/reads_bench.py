@@ -302,7 +302,25 @@ def load_settings(engine, buffer_pool_mb):
             yield
         finally:
             for name, value in saved.items():
-                connection.execute(sa.text(f"SET GLOBAL {name} = {int(value)}"))
+                restore_setting(connection, name, int(value))
+
+
+def restore_setting(connection, name, value, attempts=10):
+    """Set a global setting back; MariaDB aborts a buffer pool shrink that it cannot do at once, so retry.
+
+    A setting that cannot be put back is reported with the statement that would, rather than raised:
+    the others must still be restored.
+    """
+    statement = f"SET GLOBAL {name} = {value}"
+    for attempt in range(attempts):
+        try:
+            connection.execute(sa.text(statement))
+            return
+        except sa.exc.OperationalError as error:
+            if attempt == attempts - 1:
+                print(f"WARNING: could not restore {name} ({error.orig}); run: {statement}", flush=True)
+            else:
+                time.sleep(3)
 
 
 def count_suites(connection, after):
