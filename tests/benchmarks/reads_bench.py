@@ -587,7 +587,9 @@ def run_size(size, args):
         else:
             print(f"loading {size.label} ({size.total:,} cases); {load_average()}", flush=True)
             instance_id, seconds = load(app, size, args.buffer_pool_mb)
-        print(f"timing {size.label}; {load_average()}", flush=True)
+        print(
+            f"timing {sa.make_url(url).database if args.reuse else size.label}; {load_average()}", flush=True
+        )
         print(TABLE_HEAD)
         timed = time_targets(app, instance_id, args.repeat, each=print_timing)
     finally:
