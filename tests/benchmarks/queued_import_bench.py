@@ -78,12 +78,13 @@ def post_queued(port, token, instance_id, body):
     return f"http://127.0.0.1:{port}{response.json()['url']}"
 
 
-def start_workers(url, count, log):
+def start_workers(url, port, count, log):
     """Start ``count`` ``flask worker`` processes on the database queue, sharing gunicorn's storage."""
     env = dict(
         os.environ,
         DATABASE_URL=url.render_as_string(hide_password=False),
         SECRET_KEY="bench",
+        GREENBAR_EXTERNAL_URL=f"http://127.0.0.1:{port}",
         GREENBAR_WORKER_POLL_SECONDS="0.2",
     )
     env.pop("GREENBAR_IMPORT_QUEUE_URL", None)
@@ -158,7 +159,7 @@ def queued(url, port, token, instance_ids, body, workers, timeout, log, db_pid):
     started = time.perf_counter()
     job_urls = [post_queued(port, token, instance_id, body) for instance_id in instance_ids]
     posted = time.perf_counter() - started
-    processes = start_workers(url, workers, log)
+    processes = start_workers(url, port, workers, log)
     try:
         finished = wait_done(token, job_urls, timeout)
         peaks = [peak_rss_mb(process.pid) for process in processes]
