@@ -20,7 +20,7 @@ transaction each), on a connection of its own with unique and foreign-key
 checks off; meanwhile the server's InnoDB buffer pool is raised to
 ``--buffer-pool-mb`` (2,048 by default; 0 leaves it) and the redo log is
 flushed once a second, both restored before anything is timed. It prints its
-progress and the load time: ten million cases took 306 s on 2 shared cores.
+progress and the load time: ten million cases took 215-306 s on 2 shared cores.
 
 Then it renders each page through the Flask test client as a logged-in viewer
 (one warm-up, then ``--repeat`` times) and prints the median and worst server
