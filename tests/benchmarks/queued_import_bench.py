@@ -12,7 +12,9 @@ Then:
 
 - the synchronous import: the report posted ``--runs`` times to
   ``/api/test-instance/{id}/import/``, each into an instance of its own; the
-  best run's cases/s;
+  best run's cases/s; and as many times again after the queue has drained,
+  into the database the queue filled, so that the queue is not compared
+  with imports into a smaller database only;
 - the queue: the same report posted ``--imports`` times with ``?async=true``
   (each into an instance of its own), then ``--workers`` ``flask worker``
   processes started on the database queue (the default backend), and the job
@@ -20,8 +22,9 @@ Then:
   last job done, so the uploads and the workers' start are in it: total
   cases/s of the queue.
 
-It prints both rates and their ratio (the queue's over one synchronous
-import's: what the workers add over one upload at a time), the workers' peak
+It prints both rates and their ratio (the queue's over the best synchronous
+import's: what the workers add over one upload at a time; and over the best
+synchronous import after the queue, in a database as big), the workers' peak
 memory (VmHWM) and CPU seconds, and checks that nothing was stored twice: the
 queued builds' ``cases_total`` add up to imports x cases, and so do their
 case rows. The scratch database and the stored uploads are dropped at the end.
@@ -75,12 +78,13 @@ def post_queued(port, token, instance_id, body):
     return f"http://127.0.0.1:{port}{response.json()['url']}"
 
 
-def start_workers(url, count, log):
+def start_workers(url, port, count, log):
     """Start ``count`` ``flask worker`` processes on the database queue, sharing gunicorn's storage."""
     env = dict(
         os.environ,
         DATABASE_URL=url.render_as_string(hide_password=False),
         SECRET_KEY="bench",
+        GREENBAR_EXTERNAL_URL=f"http://127.0.0.1:{port}",
         GREENBAR_WORKER_POLL_SECONDS="0.2",
     )
     env.pop("GREENBAR_IMPORT_QUEUE_URL", None)
@@ -155,7 +159,7 @@ def queued(url, port, token, instance_ids, body, workers, timeout, log, db_pid):
     started = time.perf_counter()
     job_urls = [post_queued(port, token, instance_id, body) for instance_id in instance_ids]
     posted = time.perf_counter() - started
-    processes = start_workers(url, workers, log)
+    processes = start_workers(url, port, workers, log)
     try:
         finished = wait_done(token, job_urls, timeout)
         peaks = [peak_rss_mb(process.pid) for process in processes]
@@ -177,7 +181,9 @@ def main():
     parser.add_argument("--imports", type=int, default=20, help="queued imports")
     parser.add_argument("--cases", type=int, default=100_000, help="cases per report (20 suites)")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=3, help="synchronous imports (the best counts)")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="synchronous imports before the queue, and as many after"
+    )
     parser.add_argument("--timeout", type=int, default=3600, help="seconds to wait for the queue")
     args = parser.parse_args()
     if args.cases % SUITES:
@@ -197,8 +203,9 @@ def main():
     master = None
     log = (folder / "workers.log").open("w")
     try:
-        token, instance_ids = prepare(url, args.runs + args.imports)
-        sync_ids, queued_ids = instance_ids[: args.runs], instance_ids[args.runs :]
+        token, instance_ids = prepare(url, 2 * args.runs + args.imports)
+        sync_ids, after_ids = instance_ids[: args.runs], instance_ids[args.runs : 2 * args.runs]
+        queued_ids = instance_ids[2 * args.runs :]
         port = free_port()
         master = start_gunicorn(url, port)
         worker = worker_pid(master)
@@ -210,15 +217,25 @@ def main():
         seconds, posted, peaks, worker_cpu, db_cpu = queued(
             url, port, token, queued_ids, body, args.workers, args.timeout, log, db_pid
         )
+        print(f"synchronous again, into the database the queue filled; {load_average()}", flush=True)
+        after_runs = synchronous(port, token, after_ids, body, args.cases, worker, db_pid)
         total = args.imports * args.cases
-        best_sync = args.cases / min(wall for wall, _, _ in sync_runs)
+        best_before = args.cases / min(wall for wall, _, _ in sync_runs)
+        best_after = args.cases / min(wall for wall, _, _ in after_runs)
+        best_sync = max(best_before, best_after)
         queue_rate = total / seconds
         print(
             f"queue: {total:,} cases in {seconds:.1f} s ({posted:.1f} s of it posting):"
             f" {queue_rate:,.0f} cases/s (workers' CPU {worker_cpu:.1f} s, db {db_cpu:.1f} s)"
         )
-        print(f"sync, best of {args.runs}: {best_sync:,.0f} cases/s")
-        print(f"ratio queue/sync: {queue_rate / best_sync:.2f}")
+        print(
+            f"sync, best of {args.runs} before the queue: {best_before:,.0f} cases/s;"
+            f" best of {args.runs} after: {best_after:,.0f} cases/s"
+        )
+        print(
+            f"ratio queue/sync: {queue_rate / best_sync:.2f} (against the best sync run);"
+            f" {queue_rate / best_after:.2f} against the best after the queue"
+        )
         print("worker peak RSS: " + ", ".join(f"{peak:.0f} MB" for peak in peaks))
         builds, counted, rows = stored_counts(url, queued_ids)
         exact = builds == args.imports and counted == rows == total

@@ -20,7 +20,7 @@ transaction each), on a connection of its own with unique and foreign-key
 checks off; meanwhile the server's InnoDB buffer pool is raised to
 ``--buffer-pool-mb`` (2,048 by default; 0 leaves it) and the redo log is
 flushed once a second, both restored before anything is timed. It prints its
-progress and the load time: ten million cases take about 6 minutes on 2 cores.
+progress and the load time: ten million cases took 215-306 s on 2 shared cores.
 
 Then it renders each page through the Flask test client as a logged-in viewer
 (one warm-up, then ``--repeat`` times) and prints the median and worst server
@@ -173,15 +173,24 @@ FROM test_suites su JOIN seq_1_to_{cases} c
 WHERE su.build_id = (SELECT id FROM test_builds WHERE instance_id = :instance)
 ORDER BY su.id, c.seq
 """
-# the counters of the suites whose cases were loaded after case :after (a range of the primary key:
-# a range of build ids would go through an index that lacks suite_id, and look up every row)
+# the counters of the suites whose cases were loaded after case :after, summed from that range of
+# the primary key into a table of their own, then copied to the suites by primary key: joined to
+# the suites as a derived table, MariaDB computed the sums suite by suite through an index of all
+# the cases, which slowed every chunk down as the table grew
+COUNTS_TABLE = """
+CREATE TABLE bench_counts (
+  suite_id BIGINT PRIMARY KEY, total INT, passed INT, failed INT, errored INT, skipped INT, flaky INT,
+  duration DOUBLE
+) ENGINE=InnoDB
+"""
+COUNT_SQL = """
+INSERT INTO bench_counts
+SELECT suite_id, COUNT(*), SUM(result_status = 'SUCCESS'), SUM(result_status = 'FAILED'),
+  SUM(result_status = 'ERROR'), SUM(result_status = 'SKIPPED'), SUM(is_flaky), SUM(duration)
+FROM test_cases WHERE id > :after GROUP BY suite_id
+"""
 SUITE_COUNTERS_SQL = """
-UPDATE test_suites su JOIN (
-  SELECT suite_id, COUNT(*) AS total, SUM(result_status = 'SUCCESS') AS passed,
-    SUM(result_status = 'FAILED') AS failed, SUM(result_status = 'ERROR') AS errored,
-    SUM(result_status = 'SKIPPED') AS skipped, SUM(is_flaky) AS flaky, SUM(duration) AS duration
-  FROM test_cases WHERE id > :after GROUP BY suite_id
-) c ON c.suite_id = su.id
+UPDATE bench_counts c JOIN test_suites su ON su.id = c.suite_id
 SET su.cases_total = c.total, su.passed = c.passed, su.failed = c.failed, su.errored = c.errored,
   su.skipped = c.skipped, su.flaky = c.flaky, su.cases_duration = c.duration
 """
@@ -302,7 +311,32 @@ def load_settings(engine, buffer_pool_mb):
             yield
         finally:
             for name, value in saved.items():
-                connection.execute(sa.text(f"SET GLOBAL {name} = {int(value)}"))
+                restore_setting(connection, name, int(value))
+
+
+def restore_setting(connection, name, value, attempts=10):
+    """Set a global setting back; MariaDB aborts a buffer pool shrink that it cannot do at once, so retry.
+
+    A setting that cannot be put back is reported with the statement that would, rather than raised:
+    the others must still be restored.
+    """
+    statement = f"SET GLOBAL {name} = {value}"
+    for attempt in range(attempts):
+        try:
+            connection.execute(sa.text(statement))
+            return
+        except sa.exc.OperationalError as error:
+            if attempt == attempts - 1:
+                print(f"WARNING: could not restore {name} ({error.orig}); run: {statement}", flush=True)
+            else:
+                time.sleep(3)
+
+
+def count_suites(connection, after):
+    """Set the counters of the suites of the cases loaded after case ``after``."""
+    connection.execute(sa.text("DELETE FROM bench_counts"))
+    connection.execute(sa.text(COUNT_SQL), {"after": after})
+    connection.execute(sa.text(SUITE_COUNTERS_SQL))
 
 
 def last_case(connection):
@@ -352,6 +386,7 @@ def fill(connection, instance_id, big_id, size, started):
     connection.execute(sa.text("SET SESSION unique_checks = 0, foreign_key_checks = 0"))
     connection.execute(sa.text(TESTS_TABLE))
     connection.execute(sa.text(FAILURES_TABLE))
+    connection.execute(sa.text(COUNTS_TABLE))
     tests = test_rows(random.Random(7), size.cases)
     connection.execute(
         sa.text("INSERT INTO bench_tests VALUES (:idx, :suite_name, :name, :test_key, :kind, :base)"), tests
@@ -367,23 +402,36 @@ def fill(connection, instance_id, big_id, size, started):
     connection.execute(sa.text(SUITES_SQL.format(suites=SUITES)), params)
     connection.commit()
     parts = chunks(size.builds, size.cases)
+    # seconds spent inserting cases, counting suites and committing since the last progress line
+    spent = [0.0, 0.0, 0.0]
     for done, (first, last) in enumerate(parts, start=1):
         after = last_case(connection)
+        steps = [time.perf_counter()]
         connection.execute(
             sa.text(CASES_SQL.format(builds=size.builds)), dict(params, first=first, last=last)
         )
-        connection.execute(sa.text(SUITE_COUNTERS_SQL), {"after": after})
+        steps.append(time.perf_counter())
+        count_suites(connection, after)
+        steps.append(time.perf_counter())
         connection.commit()
-        if done % max(1, len(parts) // 10) == 0:
-            print(f"  {last * size.cases:,} cases in {time.perf_counter() - started:.0f} s", flush=True)
+        steps.append(time.perf_counter())
+        spent = [total + end - begin for total, begin, end in zip(spent, steps, steps[1:], strict=False)]
+        if done % max(1, len(parts) // 10) == 0 or done == len(parts):
+            print(
+                f"  {last * size.cases:,} cases in {time.perf_counter() - started:.0f} s"
+                f" (since the last line: insert {spent[0]:.0f} s, counters {spent[1]:.0f} s,"
+                f" commit {spent[2]:.0f} s)",
+                flush=True,
+            )
+            spent = [0.0, 0.0, 0.0]
     big = {"instance": big_id}
     after = last_case(connection)
     connection.execute(sa.text(BIG_BUILD_SQL), big)
     connection.execute(sa.text(BIG_SUITES_SQL.format(suites=BIG_SUITES)), big)
     connection.execute(sa.text(BIG_CASES_SQL.format(cases=BIG_CASES_PER_SUITE)), big)
-    connection.execute(sa.text(SUITE_COUNTERS_SQL), {"after": after})
+    count_suites(connection, after)
     connection.execute(sa.text(BUILD_COUNTERS_SQL))
-    connection.execute(sa.text("DROP TABLE bench_tests, bench_failures"))
+    connection.execute(sa.text("DROP TABLE bench_tests, bench_failures, bench_counts"))
     connection.commit()
     for table in ("test_builds", "test_suites", "test_cases"):
         connection.execute(sa.text(f"ANALYZE TABLE {table}"))
@@ -588,7 +636,9 @@ def run_size(size, args):
         else:
             print(f"loading {size.label} ({size.total:,} cases); {load_average()}", flush=True)
             instance_id, seconds = load(app, size, args.buffer_pool_mb)
-        print(f"timing {size.label}; {load_average()}", flush=True)
+        print(
+            f"timing {sa.make_url(url).database if args.reuse else size.label}; {load_average()}", flush=True
+        )
         print(TABLE_HEAD)
         timed = time_targets(app, instance_id, args.repeat, each=print_timing)
         if args.prune_half:
