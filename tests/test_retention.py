@@ -382,3 +382,20 @@ def test_two_runs_at_once_summarise_each_case_once(mysql_app):
         assert db.session.scalar(select(func.count()).select_from(RunSummary)) == 24
         assert db.session.scalar(select(func.count()).select_from(TestCase)) == 3
         assert sum(outcome["cases"] for outcome in outcomes) == 24
+
+
+def test_a_short_history_takes_pruned_runs_newer_than_an_old_pinned_build(app):
+    """With old build 2 pinned, are the newest two runs builds 8 and 7 (pruned), not 8 and 2?"""
+    with app.app_context():
+        instance = make_history()
+        db.session.get(TestBuild, build_ids(instance.id)[2]).pinned = True
+        instance.keep_builds = 1
+        db.session.commit()
+        retention.run(retention.plan(instance))
+        found = stats.test_history(instance.id, test_key("pkg.Suite", "t1"), limit=2)
+        assert [(entry["build_number"], "pruned" in entry) for entry in found["history"]] == [
+            (8, False),
+            (7, True),
+        ]
+        everything = stats.test_history(instance.id, test_key("pkg.Suite", "t1"))
+        assert [entry["build_number"] for entry in everything["history"]] == [8, 7, 6, 5, 4, 3, 2, 1]

@@ -951,7 +951,10 @@ def test_history(instance_id, test_key, limit=50):
     ).all()
     entries = [history_entry(row) for row in rows]
     names = (rows[0].suite, rows[0].name) if rows else None
-    summaries = pruned_history(instance_id, test_key, limit)
+    summaries = []
+    newest_pruned = newest_pruned_number(instance_id)
+    if newest_pruned is not None and (len(rows) < limit or rows[-1].number < newest_pruned):
+        summaries = pruned_history(instance_id, test_key, limit)
     if summaries:
         entries = sorted(entries + summaries, key=lambda entry: entry["build_number"], reverse=True)[:limit]
         names = names or kept_name(instance_id, test_key)
@@ -986,6 +989,15 @@ def history_entry(row):
         "is_flaky": bool(row.is_flaky),
         "message": row.message,
     }
+
+
+def newest_pruned_number(instance_id):
+    """The number of the instance's newest pruned build, or None: a history newer than it has no summaries."""
+    return db.session.scalar(
+        select(func.max(TestBuild.number)).where(
+            TestBuild.instance_id == instance_id, TestBuild.pruned.is_not(None)
+        )
+    )
 
 
 def pruned_history(instance_id, test_key, limit):
