@@ -399,3 +399,22 @@ def test_a_short_history_takes_pruned_runs_newer_than_an_old_pinned_build(app):
         ]
         everything = stats.test_history(instance.id, test_key("pkg.Suite", "t1"))
         assert [entry["build_number"] for entry in everything["history"]] == [8, 7, 6, 5, 4, 3, 2, 1]
+
+
+def test_results_posted_into_a_pruned_build_are_pruned_by_the_next_run(app):
+    """Does a case added to a pruned build make the next run move it too, and only that build?"""
+    with app.app_context():
+        instance = make_history()
+        instance.keep_builds = 7
+        db.session.commit()
+        retention.run(retention.plan(instance))
+        first = build_ids(instance.id)[1]
+        assert retention.plan(instance).build_ids == []
+        build = db.session.get(TestBuild, first)
+        suite = db.session.scalar(select(TestSuite).where(TestSuite.build_id == first))
+        results.add_cases(suite, build, [{"name": "late", "result_status": "SUCCESS"}])
+        db.session.commit()
+        plan = retention.plan(instance)
+        assert plan.build_ids == [first]
+        assert retention.run(plan) == {"builds": 1, "cases": 1, "attachments": 0}
+        assert case_count(first) == 0

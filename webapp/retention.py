@@ -87,12 +87,21 @@ def plan(instance, now=None):
     conditions = beyond_policy(instance, now) if has_policy(instance) else None
     if not conditions:
         return Plan(instance, [], 0, 0, 0)
-    beyond = [TestBuild.instance_id == instance.id, TestBuild.pruned.is_(None), *conditions]
+    beyond = [TestBuild.instance_id == instance.id, *conditions]
     rows = db.session.execute(
-        select(TestBuild.id, TestBuild.cases_total, TestBuild.pinned)
+        select(TestBuild.id, TestBuild.cases_total, TestBuild.pinned, TestBuild.pruned)
         .where(*beyond)
         .order_by(TestBuild.number)
     ).all()
+    # a pruned build comes back only if results were posted into it since
+    late = set(
+        db.session.scalars(
+            select(TestCase.build_id)
+            .where(TestCase.build_id.in_([row.id for row in rows if row.pruned is not None]))
+            .distinct()
+        )
+    )
+    rows = [row for row in rows if row.pruned is None or row.id in late]
     build_ids = [row.id for row in rows if not row.pinned]
     files = 0
     if build_ids:
