@@ -339,6 +339,27 @@ def test_pin_and_unpin_on_the_build_page(app, client):
         db.session.get(TestBuild, build_id).pruned = utcnow()
         db.session.commit()
     assert b'id="pruned-note"' in client.get(f"/builds/{build_id}").data
+    with app.app_context():
+        suite_id = db.session.scalar(select(TestSuite.id).where(TestSuite.build_id == build_id))
+    # (this build still has its case: what a page of a pruned build shows without cases is below)
+    assert b"gb-pruned-cases" not in client.get(f"/suites/{suite_id}").data
+
+
+def test_the_pages_of_a_pruned_build_say_why_its_cases_are_gone(app, client):
+    """Do the build and suite pages of a pruned build explain the empty lists, with the counts kept?"""
+    with app.app_context():
+        make_user("viewer", password="viewer-pass")
+        instance = make_history()
+        instance.keep_builds = 7
+        db.session.commit()
+        retention.run(retention.plan(instance))
+        first = build_ids(instance.id)[1]
+        suite_id = db.session.scalar(select(TestSuite.id).where(TestSuite.build_id == first))
+    client.post("/auth/login", data={"username": "viewer", "password": "viewer-pass"})
+    build_page = client.get(f"/builds/{first}").text
+    assert "pruned by the retention policy" in build_page and 'id="count-total">4<' in build_page
+    suite_page = client.get(f"/suites/{suite_id}").text
+    assert "Retention pruned this build" in suite_page and 'id="cases-table"' not in suite_page
 
 
 def test_a_viewer_cannot_pin_from_a_page(app, client):
