@@ -360,6 +360,16 @@ def test_the_pages_of_a_pruned_build_say_why_its_cases_are_gone(app, client):
     assert "pruned by the retention policy" in build_page and 'id="count-total">4<' in build_page
     suite_page = client.get(f"/suites/{suite_id}").text
     assert "Retention pruned this build" in suite_page and 'id="cases-table"' not in suite_page
+    with app.app_context():
+        instance_id = db.session.get(TestBuild, first).instance_id
+    listed = client.get(
+        f"/api/test-instance/{instance_id}/test-build/{first}/test-suite/{suite_id}/test-case/?limit=2"
+    )
+    assert (listed.get_json()["count"], listed.get_json()["results"], listed.get_json()["next"]) == (
+        0,
+        [],
+        None,
+    )
 
 
 def test_a_viewer_cannot_pin_from_a_page(app, client):
