@@ -39,5 +39,7 @@ def build_cases(instance_id, build_id, query):
     build = get_build(instance_id, build_id)
     status = query.result_status if query.result_status is not None else queries.STATUS_ORDER
     total = build.cases_total if query.result_status is None else queries.status_counts(build)[status]
+    if build.pruned is not None:
+        total = None  # the counters outlive the pruned case rows: count the rows
     key, descending = query.ordering.lstrip("-"), query.ordering.startswith("-")
     return paginate(queries.build_cases_statement(build, status, key, descending), query, total)
