@@ -67,6 +67,14 @@ def make_history(name="product"):
     return instance
 
 
+def prune(instance, **policy):
+    """Give the instance a policy and apply it, as ``flask retention run`` does; return the totals."""
+    for name, value in policy.items():
+        setattr(instance, name, value)
+    db.session.commit()
+    return retention.run(retention.plan(instance))
+
+
 def statistics(instance_id):
     """What the reports show of the instance, without the ids that point at (pruned) rows."""
 
@@ -176,9 +184,7 @@ def test_a_pruned_run_in_the_history_points_at_its_build(app, client):
     with app.app_context():
         make_user("viewer", password="viewer-pass")
         instance = make_history()
-        instance.keep_builds = 7
-        db.session.commit()
-        retention.run(retention.plan(instance))
+        prune(instance, keep_builds=7)
         instance_id, first = instance.id, build_ids(instance.id)[1]
     key = test_key("pkg.Suite", "gone")
     reply = client.get(
@@ -195,9 +201,7 @@ def test_a_test_whose_every_case_was_pruned_keeps_its_names(app):
     """Is a test that stopped running still named in its history once all its cases are gone?"""
     with app.app_context():
         instance = make_history()
-        instance.keep_builds = 3
-        db.session.commit()
-        retention.run(retention.plan(instance))
+        prune(instance, keep_builds=3)
         found = stats.test_history(instance.id, test_key("pkg.Suite", "gone"))
         assert (found["suite"], found["name"], found["runs"], found["failures"]) == (
             "pkg.Suite",
@@ -244,9 +248,7 @@ def test_pruning_is_in_the_operation_log(app):
     """Does each pruned build leave a record with its counts?"""
     with app.app_context():
         instance = make_history()
-        instance.keep_builds = 7
-        db.session.commit()
-        retention.run(retention.plan(instance))
+        prune(instance, keep_builds=7)
         entry = db.session.scalar(select(OperationRecord).where(OperationRecord.action == "retention.prune"))
         assert (entry.username, entry.target, entry.counts) == (
             "retention",
@@ -350,9 +352,7 @@ def test_the_pages_of_a_pruned_build_say_why_its_cases_are_gone(app, client):
     with app.app_context():
         make_user("viewer", password="viewer-pass")
         instance = make_history()
-        instance.keep_builds = 7
-        db.session.commit()
-        retention.run(retention.plan(instance))
+        prune(instance, keep_builds=7)
         first = build_ids(instance.id)[1]
         suite_id = db.session.scalar(select(TestSuite.id).where(TestSuite.build_id == first))
     client.post("/auth/login", data={"username": "viewer", "password": "viewer-pass"})
@@ -420,9 +420,7 @@ def test_a_short_history_takes_pruned_runs_newer_than_an_old_pinned_build(app):
     with app.app_context():
         instance = make_history()
         db.session.get(TestBuild, build_ids(instance.id)[2]).pinned = True
-        instance.keep_builds = 1
-        db.session.commit()
-        retention.run(retention.plan(instance))
+        prune(instance, keep_builds=1)
         found = stats.test_history(instance.id, test_key("pkg.Suite", "t1"), limit=2)
         assert [(entry["build_number"], "pruned" in entry) for entry in found["history"]] == [
             (8, False),
@@ -436,9 +434,7 @@ def test_results_posted_into_a_pruned_build_are_pruned_by_the_next_run(app):
     """Does a case added to a pruned build make the next run move it too, and only that build?"""
     with app.app_context():
         instance = make_history()
-        instance.keep_builds = 7
-        db.session.commit()
-        retention.run(retention.plan(instance))
+        prune(instance, keep_builds=7)
         first = build_ids(instance.id)[1]
         assert retention.plan(instance).build_ids == []
         build = db.session.get(TestBuild, first)
