@@ -118,28 +118,35 @@ def test_read_on_a_connection_lost_since_its_last_use_answers(mysql_app, monkeyp
     assert pooled_connection_id(mysql_app) != dead
 
 
-def test_read_with_the_database_down_is_still_a_503(database_urls, tmp_path, monkeypatch):
-    """With the database cut off, is a read that ran once more a 503 (its reconnect refused), not a 500?"""
+@pytest.fixture
+def proxied(database_urls, tmp_path, monkeypatch):
+    """An app on MySQL through a TCP proxy the test can stop (cutting the database off): ``(app, proxy)``."""
     url = sa.make_url(database_url(database_urls, "mysql"))
     proxy = TcpProxy(url.host, url.port or 3306)
     proxy.start()
-    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    through = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     try:
-        with app_on(proxied, tmp_path, monkeypatch) as app:
-            reader = make_token_user(app, "viewer")
-            monkeypatch.setattr(pool, "IDLE_PING_SECONDS", 3600.0)
-            client = app.test_client()
-            assert client.get("/api/test-instance/", headers=reader).status_code == 200
-            proxy.stop()
-            try:
-                response = client.get("/api/test-instance/", headers=reader)
-            finally:
-                proxy.start()
-            assert response.status_code == 503, response.text
-            assert response.headers["Retry-After"] == "1"
-            assert client.get("/api/test-instance/", headers=reader).status_code == 200
+        with app_on(through, tmp_path, monkeypatch) as app:
+            yield app, proxy
     finally:
         proxy.stop()
+
+
+def test_read_with_the_database_down_is_still_a_503(proxied, monkeypatch):
+    """With the database cut off, is a read that ran once more a 503 (its reconnect refused), not a 500?"""
+    app, proxy = proxied
+    reader = make_token_user(app, "viewer")
+    monkeypatch.setattr(pool, "IDLE_PING_SECONDS", 3600.0)
+    client = app.test_client()
+    assert client.get("/api/test-instance/", headers=reader).status_code == 200
+    proxy.stop()
+    try:
+        response = client.get("/api/test-instance/", headers=reader)
+    finally:
+        proxy.start()
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"] == "1"
+    assert client.get("/api/test-instance/", headers=reader).status_code == 200
 
 
 @pytest.fixture
@@ -191,24 +198,17 @@ def test_recently_used_connection_is_not_pinged(mysql_app, reader, monkeypatch):
     assert pings == [1]
 
 
-def test_the_database_refusing_connections_is_a_503(database_urls, tmp_path, monkeypatch):
+def test_the_database_refusing_connections_is_a_503(proxied):
     """With no pooled connection and the server refusing new ones (MySQL error 2003), a 503, not a 500?"""
-    url = sa.make_url(database_url(database_urls, "mysql"))
-    proxy = TcpProxy(url.host, url.port or 3306)
-    proxy.start()
-    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    app, proxy = proxied
+    reader = make_token_user(app, "viewer")
+    with app.app_context():
+        db.engine.dispose()
+    proxy.stop()
     try:
-        with app_on(proxied, tmp_path, monkeypatch) as app:
-            reader = make_token_user(app, "viewer")
-            with app.app_context():
-                db.engine.dispose()
-            proxy.stop()
-            try:
-                read = app.test_client().get("/api/test-instance/", headers=reader)
-                write = app.test_client().post("/api/test-instance/", json={"name": "x"}, headers=reader)
-            finally:
-                proxy.start()
-            assert (read.status_code, write.status_code) == (503, 503), read.text
-            assert read.get_json()["error"]["message"].startswith("the database cannot be reached")
+        read = app.test_client().get("/api/test-instance/", headers=reader)
+        write = app.test_client().post("/api/test-instance/", json={"name": "x"}, headers=reader)
     finally:
-        proxy.stop()
+        proxy.start()
+    assert (read.status_code, write.status_code) == (503, 503), read.text
+    assert read.get_json()["error"]["message"].startswith("the database cannot be reached")
