@@ -116,7 +116,7 @@ def plan(instance, now=None):
 
 
 def plans(instance_name=None, now=None):
-    """A :class:`Plan` per instance with a policy (or for the one named)."""
+    """A :class:`Plan` per instance by name, or for the named one (empty without a policy)."""
     statement = select(TestInstance).order_by(TestInstance.name)
     if instance_name is not None:
         statement = statement.where(TestInstance.name == instance_name)
