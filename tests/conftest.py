@@ -9,7 +9,10 @@ import base64
 import contextlib
 import functools
 import os
+import shutil
+import tempfile
 import uuid
+from pathlib import Path
 
 import pymysql
 import pytest
@@ -112,8 +115,15 @@ def settings_for(database_url, instance_path):
 
 @pytest.fixture(scope="session")
 def database_urls(tmp_path_factory):
-    """One migrated database per backend for the whole session: ``{"sqlite": url, "mysql": url|None}``."""
-    sqlite_url = "sqlite:///" + str(tmp_path_factory.mktemp("db") / "greenbar.sqlite3")
+    """One migrated database per backend for the whole session: ``{"sqlite": url, "mysql": url|None}``.
+
+    The SQLite file lives in /dev/shm where there is one: SQLite behaves the
+    same, but its commits need no fsync, which most tests pay for many times.
+    """
+    # in memory-backed /dev/shm where there is one: a commit there costs ~0.02 ms, not ~1 ms of fsync
+    memory = Path("/dev/shm")
+    folder = Path(tempfile.mkdtemp(prefix="greenbar-tests-", dir=memory)) if memory.is_dir() else None
+    sqlite_url = "sqlite:///" + str((folder or tmp_path_factory.mktemp("db")) / "greenbar.sqlite3")
     urls = {"sqlite": sqlite_url, "mysql": None}
     reason = mysql_unavailable_reason()
     if reason is None:
@@ -129,6 +139,8 @@ def database_urls(tmp_path_factory):
                 upgrade()
                 db.engine.dispose()
     yield urls
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
     if urls["mysql"]:
         drop_scratch_mysql(urls["mysql"])
 
