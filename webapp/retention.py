@@ -220,9 +220,13 @@ def run(plan_of_instance, batch=BATCH, progress=None):
     totals = {"builds": 0, "cases": 0, "attachments": 0}
     for build_id in plan_of_instance.build_ids:
         counts = prune_build(build_id, batch)
-        totals["builds"] += 1
-        totals["cases"] += counts["cases"]
-        totals["attachments"] += counts["attachments"]
+        add_to(totals, {"builds": 1, **counts})
         if progress is not None:
             progress(build_id, counts)
     return totals
+
+
+def add_to(totals, counts):
+    """Add ``counts`` into ``totals``, name by name."""
+    for name, value in counts.items():
+        totals[name] += value

@@ -52,8 +52,7 @@ def run(dry_run, instance_name, batch):
             continue
         with click.progressbar(length=len(plan.build_ids), label=plan.instance.name) as bar:
             done = retention.run(plan, batch, progress=lambda build_id, counts: bar.update(1))
-        for name, value in done.items():
-            totals[name] += value
+        retention.add_to(totals, done)
     click.echo(
         f"pruned {totals['builds']:,} builds: {totals['cases']:,} cases, "
         f"{totals['attachments']:,} attachments in {time.monotonic() - started:.1f} s"

@@ -548,12 +548,21 @@ def most_failing_pruned(instance_id, window, top):
     def strength(row):
         return (-row.failures, -row.last_failed)
 
-    grouped = sorted(grouped, key=strength)
-    if len(grouped) > top:
-        cut = strength(grouped[top - 1])
-        grouped = [row for row in grouped if strength(row) <= cut]
+    grouped = reaching_the_cut(grouped, strength, top)
     names = test_names(instance_id, [(row.test_key, None, row.case_id) for row in grouped])
     return sorted(grouped, key=lambda row: (*strength(row), *names[row.test_key]))[:top]
+
+
+def reaching_the_cut(entries, strength, top):
+    """The entries that can be among the ``top`` strongest (ties at the cut included), strongest first.
+
+    Names break the ties, and reading names costs a query, so only these are named.
+    """
+    entries = sorted(entries, key=strength)
+    if len(entries) > top:
+        cut = strength(entries[top - 1])
+        entries = [entry for entry in entries if strength(entry) <= cut]
+    return entries
 
 
 def duration_ranks(instance_id, window, keys):
@@ -799,10 +808,7 @@ def named_top(instance_id, window, scored, top):
     def strength(entry):
         return (-entry[1]["score"], -(entry[1]["flips"] + entry[1]["retried"]))
 
-    scored = sorted(scored, key=strength)
-    if len(scored) > top:
-        cut = strength(scored[top - 1])
-        scored = [entry for entry in scored if strength(entry) <= cut]
+    scored = reaching_the_cut(scored, strength, top)
     names = test_names(instance_id, scored)
     chosen = sorted(scored, key=lambda entry: (*strength(entry), *names[entry[0]]))[:top]
     latest = latest_by_key(recent_runs(instance_id, [key for key, _, _ in chosen], window))
