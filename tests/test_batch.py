@@ -126,7 +126,7 @@ def test_reruns_in_one_batch_and_across_batches(api, app, build_path):
     assert response.get_json()["cases"]["merged"] == 2
     assert stored_cases(app) == {
         ("s", "flaky_here"): ("SUCCESS", 2, True, "boom"),
-        ("s", "flaky_later"): ("SUCCESS", 2, True, None),
+        ("s", "flaky_later"): ("SUCCESS", 2, True, "setup broke"),
         ("s", "fails_twice"): ("FAILED", 2, False, "two"),
     }
     assert build_counters(app) == {
@@ -137,6 +137,45 @@ def test_reruns_in_one_batch_and_across_batches(api, app, build_path):
         "errored": 0,
         "skipped": 0,
         "flaky": 2,
+    }
+
+
+def test_a_rerun_among_new_cases_undoes_the_first_attempt(api, app, build_path):
+    """On MySQL the rows go in as new first; one stored name undoes that, and each case is stored once."""
+    assert api.post(build_path, json={"results": [result("s", "old", "FAILED", message="x")]}).status_code == 200
+    second = {
+        "results": [
+            result("s", "new_one", "SUCCESS"),
+            result("s", "old", "SUCCESS"),
+            result("s", "new_two", "SKIPPED"),
+            result("t", "elsewhere", "ERROR", message="y"),
+        ]
+    }
+    response = api.post(build_path, json=second)
+    assert response.status_code == 200, response.text
+    assert response.get_json()["cases"] == {
+        "total": 4,
+        "SUCCESS": 2,
+        "FAILED": 0,
+        "ERROR": 1,
+        "SKIPPED": 1,
+        "flaky": 1,
+        "merged": 1,
+    }
+    assert stored_cases(app) == {
+        ("s", "old"): ("SUCCESS", 2, True, "x"),
+        ("s", "new_one"): ("SUCCESS", 1, False, None),
+        ("s", "new_two"): ("SKIPPED", 1, False, None),
+        ("t", "elsewhere"): ("ERROR", 1, False, "y"),
+    }
+    assert build_counters(app) == {
+        "suites_total": 2,
+        "cases_total": 4,
+        "passed": 2,
+        "failed": 0,
+        "errored": 1,
+        "skipped": 1,
+        "flaky": 1,
     }
 
 

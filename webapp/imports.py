@@ -143,6 +143,10 @@ class ReportWriter:
         """Store one parsed suite's cases in batches; re-reported cases are merged after."""
         self.note_times(parsed)
         suite, names = self.suite_for(parsed)
+        self.add_cases_to(suite, names, cases)
+
+    def add_cases_to(self, suite, names, cases):
+        """Store cases into a stored suite holding ``names`` (updated): new ones in batches, repeats merged after."""
         batch, chars, repeats = [], 0, []
         for case in cases:
             name = fit_name(case.name, CASE_NAME_LIMIT)
@@ -242,6 +246,10 @@ class ReportWriter:
         self.flaky += flaky - case.flaky
         self.merged += 1
         fields.update(attempts=stored.attempts + case.attempts, is_flaky=flaky)
+        if flaky:
+            # the passing attempt keeps the failure it recovered from, as within one report
+            fields["message"] = fields["message"] or stored.message
+            fields["details"] = fields["details"] or stored.details
         del fields["name"]
         results.update_case(stored, **fields)
 
@@ -308,16 +316,20 @@ def lock_timeout(error):
 def claim(user_id, key, fingerprint):
     """Insert the key's record first, so a parallel request with the same key waits for this one.
 
-    :return: the winner's record when another request stored the key first, else None.
+    :return: the stored record when a request (this user's earlier one, or a parallel one) has the key, else None.
     """
     for _ in range(2):
-        db.session.add(
-            IdempotencyRecord(
-                user_id=user_id, key=key, request_path=fingerprint, response_status=0, response_body=""
-            )
-        )
         try:
-            db.session.flush()
+            db.session.connection().execute(
+                IdempotencyRecord.__table__.insert(),
+                {
+                    "user_id": user_id,
+                    "key": key,
+                    "request_path": fingerprint,
+                    "response_status": 0,
+                    "response_body": "",
+                },
+            )
             return None
         except IntegrityError:
             db.session.rollback()
@@ -342,11 +354,12 @@ def idempotent(user_id, key, fingerprint, produce):
         status, text = produce()
         db.session.commit()
         return status, text, False
-    record = stored_reply(user_id, key, fingerprint) or claim(user_id, key, fingerprint)
+    # the first use of a key is the common case: claim it without reading first
+    record = claim(user_id, key, fingerprint)
     if record is not None:
         return record.response_status, record.response_body, True
     status, text = produce()
-    db.session.execute(
+    db.session.connection().execute(
         IdempotencyRecord.__table__.update()
         .where(IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key)
         .values(response_status=status, response_body=text)

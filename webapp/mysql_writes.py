@@ -42,6 +42,7 @@ from webapp.models import TestSuite
 # one statement of escaped rows stays well under MySQL's max_allowed_packet (16 MB by default)
 STATEMENT_CHARS = 4 * 1024 * 1024
 MYSQL_DEADLOCK = 1213
+MYSQL_DUPLICATE_KEY = 1062
 MYSQL_LOCK_WAIT = 1205
 # the client's errors for a server it cannot reach: no socket, connection refused, unknown host,
 # server gone away, connection lost during a query
@@ -103,9 +104,14 @@ class InsertPipe:
     sum. The connection is never used by two threads at once: the request
     thread calls :meth:`drain` before any statement of its own. Off MySQL the
     statements simply run in the request thread.
+
+    ``threaded=False`` keeps the escaping (one template for the shared values)
+    but sends in the request thread: a batch of results is one INSERT, with
+    nothing to overlap it, so a thread would only cost its start.
     """
 
-    def __init__(self):
+    def __init__(self, threaded=True):
+        self.threaded = threaded
         self.thread = None
         self.error = None
 
@@ -143,6 +149,10 @@ class InsertPipe:
                 connection.exec_driver_sql(statement, rows)
             return
         cursor = connection.connection.dbapi_connection.cursor()
+        if not self.threaded:
+            self.send(cursor, statements)
+            self.drain()
+            return
         self.thread = threading.Thread(target=self.send, args=(cursor, statements), daemon=True)
         self.thread.start()
 
@@ -173,6 +183,11 @@ def claim_contended(error):
     """Whether a queue claim's OperationalError was InnoDB contention (a deadlock or lock wait between
     claimers and producers): then the round claims nothing and the next one tries again."""
     return bool(error.orig.args) and error.orig.args[0] in (MYSQL_DEADLOCK, MYSQL_LOCK_WAIT)
+
+
+def duplicate_key(error):
+    """Whether an IntegrityError was a unique key finding a value already stored."""
+    return bool(getattr(error.orig, "args", None)) and error.orig.args[0] == MYSQL_DUPLICATE_KEY
 
 
 def unreachable(error):
