@@ -142,7 +142,8 @@ def test_reruns_in_one_batch_and_across_batches(api, app, build_path):
 
 def test_a_rerun_among_new_cases_undoes_the_first_attempt(api, app, build_path):
     """On MySQL the rows go in as new first; one stored name undoes that, and each case is stored once."""
-    assert api.post(build_path, json={"results": [result("s", "old", "FAILED", message="x")]}).status_code == 200
+    first = {"results": [result("s", "old", "FAILED", message="x")]}
+    assert api.post(build_path, json=first).status_code == 200
     second = {
         "results": [
             result("s", "new_one", "SUCCESS"),

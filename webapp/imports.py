@@ -146,7 +146,8 @@ class ReportWriter:
         self.add_cases_to(suite, names, cases)
 
     def add_cases_to(self, suite, names, cases):
-        """Store cases into a stored suite holding ``names`` (updated): new ones in batches, repeats merged after."""
+        """Store cases into a suite already holding ``names`` (kept up to date): new ones in
+        batches, repeated ones merged after."""
         batch, chars, repeats = [], 0, []
         for case in cases:
             name = fit_name(case.name, CASE_NAME_LIMIT)
@@ -316,7 +317,8 @@ def lock_timeout(error):
 def claim(user_id, key, fingerprint):
     """Insert the key's record first, so a parallel request with the same key waits for this one.
 
-    :return: the stored record when a request (this user's earlier one, or a parallel one) has the key, else None.
+    :return: the stored record when a request (this user's earlier one, or a parallel one)
+        has the key, else None.
     """
     for _ in range(2):
         try:
