@@ -51,17 +51,18 @@ class Attempts:
 
     @classmethod
     def of(cls, result):
-        """The first attempt of a case."""
+        """The first attempt of a case (a checked result: a dict without the fields it left out)."""
+        get = result.get
         return cls(
-            result.name,
-            str(result.result_status),
-            result.started,
-            result.finished,
-            result.duration,
-            result.message,
-            result.details,
-            result.system_out,
-            result.system_err,
+            result["name"],
+            result["result_status"],
+            get("started"),
+            get("finished"),
+            get("duration"),
+            get("message"),
+            get("details"),
+            get("system_out"),
+            get("system_err"),
         )
 
     def then(self, result):
@@ -79,9 +80,9 @@ def by_suite(results):
     """Fold the batch's repeated cases into their attempts; ``{suite name: {case name: Attempts}}``."""
     suites = {}
     for result in results:
-        cases = suites.setdefault(result.suite, {})
-        earlier = cases.get(result.name)
-        cases[result.name] = Attempts.of(result) if earlier is None else earlier.then(result)
+        cases = suites.setdefault(result["suite"], {})
+        earlier = cases.get(result["name"])
+        cases[result["name"]] = Attempts.of(result) if earlier is None else earlier.then(result)
     return suites
 
 

@@ -10,12 +10,16 @@ user, as for the JUnit import: the same key with another body is a 409.
 
 import hashlib
 from typing import Annotated
+from typing import NotRequired
 
 from flask import current_app
 from flask import request
 from flask_login import current_user
+from pydantic import ConfigDict
 from pydantic import Field
 from pydantic import ValidationError as PydanticError
+from pydantic import with_config
+from typing_extensions import TypedDict
 
 from webapp import batch
 from webapp import domain
@@ -52,19 +56,22 @@ DOCUMENT = {
 }
 
 
-class BatchResult(Body):
+# A typed dict, not a model: checked as strictly and documented the same, but validated into plain
+# dicts, which costs less than half of building up to 1,000 model instances a request (batch_bench).
+@with_config(ConfigDict(extra="forbid"))
+class BatchResult(TypedDict):
     """One case result: its suite and name, its status, and optionally times and texts."""
 
     suite: Name(domain.NAME_LIMIT)
     name: Name(domain.CASE_NAME_LIMIT)
     result_status: Status
-    started: Time = None
-    finished: Time = None
-    duration: Seconds | None = None
-    message: Text() | None = None
-    details: Text() | None = None
-    system_out: Text() | None = None
-    system_err: Text() | None = None
+    started: NotRequired[Time]
+    finished: NotRequired[Time]
+    duration: NotRequired[Seconds | None]
+    message: NotRequired[Text() | None]
+    details: NotRequired[Text() | None]
+    system_out: NotRequired[Text() | None]
+    system_err: NotRequired[Text() | None]
 
 
 class BatchIn(Body):
