@@ -2,14 +2,16 @@
 
 Run from the repository root (MariaDB at TEST_DATABASE_URL, default root@127.0.0.1)::
 
-    .venv/bin/python -m tests.benchmarks.batch_bench [--runs 1] [--suites 20] [--cases 5000]
+    .venv/bin/python -m tests.benchmarks.batch_bench [--runs 1] [--workers N] [--suites 20] [--cases 5000]
 
-It makes a scratch database, starts one gunicorn worker on 127.0.0.1 (the
-import benchmark's set-up), generates the corpus's synthetic report (20
+It makes a scratch database, starts gunicorn on 127.0.0.1 (the import
+benchmark's set-up) with the production config's number of workers for this
+machine (2 x cores + 1; ``--workers 1`` measures one), generates the corpus's synthetic report (20
 suites x 5,000 cases: 5 % failures with 30-line stack traces, 2 % skips) and,
 ``--runs`` times, the two in turns first:
 
-- posts the report to ``/api/test-instance/{id}/import/``: the JUnit import rate;
+- posts the report to ``/api/test-instance/{id}/import/``: the JUnit import rate
+  (one request: one worker parses it, whatever their number);
 - posts the same cases (read from the report by Greenbar's own parser) to
   ``.../test-build/{id}/results/`` in batches of 500, from 4 threads sharing
   one queue of batches, into one build, as pytest-xdist workers would.
@@ -23,6 +25,7 @@ checks that every batch build's counters add up to the report.
 import argparse
 import io
 import json
+import os
 import queue
 import signal
 import sys
@@ -131,6 +134,12 @@ def main():
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--suites", type=int, default=20)
     parser.add_argument("--cases", type=int, default=5000, help="cases per suite")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2 * os.cpu_count() + 1,
+        help="gunicorn workers (default: the production config's 2 x cores + 1)",
+    )
     args = parser.parse_args()
     synthetic = load_synthetic()
     out = io.BytesIO()
@@ -143,12 +152,12 @@ def main():
         token, instance_ids = prepare(url, 2 * args.runs)
         auth = ("ci", token)
         port = free_port()
-        master = start_gunicorn(url, port)
+        master = start_gunicorn(url, port, args.workers)
         base = f"http://127.0.0.1:{port}"
         post_import(base, auth, instance_ids[0], b'<testsuite name="warmup"><testcase name="a"/></testsuite>')
         print(
             f"report: {len(body) / 1e6:.1f} MB, {total} cases; {len(batches)} batches of {BATCH}"
-            f" from {CLIENTS} clients"
+            f" from {CLIENTS} clients; {args.workers} gunicorn workers"
         )
         imports, streams = [], []
         for run in range(args.runs):

@@ -133,15 +133,15 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def start_gunicorn(url, port):
-    """Start one gunicorn worker (the production config) on 127.0.0.1:port; return the master process."""
+def start_gunicorn(url, port, workers=1):
+    """Start gunicorn (the production config; one worker unless told) on 127.0.0.1:port; return the master."""
     env = dict(
         os.environ,
         DATABASE_URL=url.render_as_string(hide_password=False),
         SECRET_KEY="bench",
         GREENBAR_EXTERNAL_URL=f"http://127.0.0.1:{port}",
         GREENBAR_GUNICORN_BIND=f"127.0.0.1:{port}",
-        GREENBAR_GUNICORN_WORKERS="1",
+        GREENBAR_GUNICORN_WORKERS=str(workers),
         GREENBAR_GUNICORN_ACCESS_LOG="/dev/null",
         GREENBAR_GUNICORN_MAX_REQUESTS="0",
         GREENBAR_INSTANCE_PATH=str(Path(os.environ.get("TMPDIR", "/tmp")) / f"greenbar-bench-{port}"),
