@@ -230,6 +230,39 @@ def test_eight_ci_workers_recording_cases_into_two_suites(mysql_app, suite_ids, 
         assert sorted(suite_totals) == [80, 80]
 
 
+def test_eight_threads_posting_batches_into_one_build(mysql_app, suite_ids, headers):
+    """Batches racing into one build (an existing suite and new ones): exact counters, no deadlock."""
+    build_url = f"/api/test-instance/{suite_ids['instance']}/test-build/{suite_ids['build']}/results/"
+    jobs = list(range(THREADS * 4))
+
+    def post(client, job):
+        suite = "parallel suite" if job % 2 else f"batch suite {job % 8}"
+        body = {
+            "results": [
+                {"suite": suite, "name": f"batch {job:02d} case {n:02d}", "result_status": STATUSES[n % 4]}
+                for n in range(20)
+            ]
+        }
+        return client.post(build_url, json=body, headers=headers).status_code
+
+    assert run_in_threads(mysql_app, jobs, post) == [200] * len(jobs)
+    suite_counts, build_counts, counted, _, _ = stored_counters(mysql_app, suite_ids)
+    assert (
+        suite_counts
+        == counted
+        == {
+            "cases_total": 320,
+            "passed": 80,
+            "failed": 80,
+            "errored": 80,
+            "skipped": 80,
+        }
+    )
+    assert build_counts == {"cases_total": 640, "passed": 160, "failed": 160, "errored": 160, "skipped": 160}
+    with mysql_app.app_context():
+        assert db.session.get(TestBuild, suite_ids["build"]).suites_total == 5
+
+
 @pytest.fixture
 def round_trips(monkeypatch):
     """Counts every command PyMySQL sends to the server (a query, COMMIT, ping): the round trips."""

@@ -8,8 +8,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from tests.conftest import basic_auth
@@ -19,6 +21,7 @@ from tests.factories import make_suite
 from tests.factories import make_user
 from webapp import imports
 from webapp import results
+from webapp.exceptions import Conflict
 from webapp.extensions import db
 from webapp.models import IdempotencyRecord
 from webapp.models import TestBuild
@@ -649,3 +652,38 @@ def test_insert_pipe_raises_the_helper_threads_error(mysql_app):
         db.session.rollback()
         assert stored_totals()["test_cases"] == 0
         assert counters_match_rows(suite.build_id)
+
+
+def foreign_key_checks():
+    """The session connection's foreign_key_checks setting."""
+    return db.session.execute(text("SELECT @@SESSION.foreign_key_checks")).scalar()
+
+
+def test_an_unchecked_insert_turns_the_checks_back_on_even_when_it_fails(mysql_app):
+    """A batch's rows go in with foreign-key checks off; the pooled connection never keeps them off."""
+    with mysql_app.app_context():
+        suite = make_suite(make_build(make_instance()))
+        pipe = imports.InsertPipe(threaded=False, unchecked=True)
+        results.add_cases(suite, suite.build, [{"name": "ok", "result_status": "SUCCESS"}], pipe)
+        assert foreign_key_checks() == 1
+        with pytest.raises(IntegrityError):
+            results.add_cases(suite, suite.build, [{"name": "twin"}, {"name": "twin"}], pipe)
+        assert foreign_key_checks() == 1
+        db.session.rollback()
+        assert foreign_key_checks() == 1
+
+
+def test_unchecked_rows_into_a_suite_deleted_meanwhile_fail_the_write(mysql_app):
+    """Without the checks the counters' UPDATE finds the parents: a suite gone refuses the rows."""
+    with mysql_app.app_context():
+        suite = make_suite(make_build(make_instance()))
+        db.session.commit()
+        build, suite_id = suite.build, suite.id
+        with db.engine.begin() as elsewhere:
+            elsewhere.execute(delete(TestSuite).where(TestSuite.id == suite_id))
+        pipe = imports.InsertPipe(threaded=False, unchecked=True)
+        with pytest.raises(Conflict, match="deleted"):
+            results.add_cases(suite, build, [{"name": "orphan", "result_status": "FAILED"}], pipe)
+        db.session.rollback()
+        assert stored_totals()["test_cases"] == 0
+        assert db.session.get(TestBuild, build.id).cases_total == 0

@@ -100,7 +100,7 @@ class BatchWriter(ReportWriter):
     def __init__(self, build, wanted):
         super().__init__(build)
         self.wanted = wanted
-        self.pipe = InsertPipe(threaded=False)
+        self.pipe = InsertPipe(threaded=False, unchecked=True)
 
     def stored_names(self, suite):
         """The names an existing suite holds of this batch; None on MySQL: found when inserting."""

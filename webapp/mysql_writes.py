@@ -108,12 +108,30 @@ class InsertPipe:
     ``threaded=False`` keeps the escaping (one template for the shared values)
     but sends in the request thread: a batch of results is one INSERT, with
     nothing to overlap it, so a thread would only cost its start.
+
+    ``unchecked=True`` sends with foreign-key checks off. The checks would
+    take shared locks on the suite's and build's rows until the commit, so the
+    counters must be bumped (an exclusive lock) before the rows go in, and
+    parallel batches into one build then wait for each other's whole INSERT.
+    Without them the rows go in first and the counters after
+    (:attr:`counts_after`): the build is locked only from that UPDATE to the
+    commit, and the UPDATE, finding and locking suite and build, stands in for
+    the checks (a parent deleted meanwhile fails the write; see
+    ``results.add_cases``). Measured with ``batch_bench`` (4 clients, one
+    build): 27,700 cases/s with the checks, 31,200-33,600 with each client in
+    a build of its own, the rate this buys back.
     """
 
-    def __init__(self, threaded=True):
+    def __init__(self, threaded=True, unchecked=False):
         self.threaded = threaded
+        self.unchecked = unchecked
         self.thread = None
         self.error = None
+
+    @property
+    def counts_after(self):
+        """Whether the caller bumps the counters after sending (unchecked, on MySQL)."""
+        return self.unchecked and on_mysql()
 
     def prepare(self, statement, rows, tail):
         """Escape rows into multi-row INSERTs (in this thread, while another batch is being sent).
@@ -159,8 +177,14 @@ class InsertPipe:
     def send(self, cursor, statements):
         """Run the statements (helper thread); a failure waits for :meth:`drain` to raise it."""
         try:
-            for statement, _ in statements:
-                cursor.execute(statement)
+            if self.unchecked:
+                cursor.execute("SET SESSION foreign_key_checks = 0")
+            try:
+                for statement, _ in statements:
+                    cursor.execute(statement)
+            finally:
+                if self.unchecked:
+                    cursor.execute("SET SESSION foreign_key_checks = 1")
         except Exception as error:  # raised in the request thread by drain()
             self.error = DBAPIError.instance(statement, None, error, pymysql.MySQLError)
         finally:

@@ -12,7 +12,9 @@ same build would each wait for the other's exclusive lock: a deadlock. So every
 case write locks its suite and build before it writes the case's row (on MySQL
 a finish locks case, suite and build in one statement before changing any of
 them). Creating a build locks its instance's row and nothing else, so it never
-waits while holding that lock.
+waits while holding that lock. The one exception is a batch of results on
+MySQL: its rows go in with foreign-key checks off, so they lock no parent, and
+the counters follow (see ``mysql_writes.InsertPipe``).
 
 The functions flush but never commit: the caller owns the transaction, so a
 failed request stores nothing.
@@ -109,18 +111,23 @@ def counter_update(model, names):
 def bump_counters(suite_id, build_id, deltas):
     """Atomically add ``deltas`` to a suite's and its build's counters (locking both rows).
 
+    Return whether both rows were found (a parallel delete may have removed them).
+
     MySQL does both rows in one multi-table UPDATE (one round trip); the build
     is found through the suite, so the suite is always read and locked first.
     Other databases get one UPDATE per row, suite first.
     """
     if not deltas:
-        return
+        return True
     names = tuple(sorted(deltas))
     if mysql_writes.on_mysql():
-        run(mysql_writes.counters_update(names), {"suite_id": suite_id, **delta_parameters(deltas)})
-        return
-    for model, row_id in ((TestSuite, suite_id), (TestBuild, build_id)):
-        run(counter_update(model, names), {"row_id": row_id, **delta_parameters(deltas)})
+        found = run(mysql_writes.counters_update(names), {"suite_id": suite_id, **delta_parameters(deltas)})
+        return found.rowcount > 0
+    found = [
+        run(counter_update(model, names), {"row_id": row_id, **delta_parameters(deltas)}).rowcount
+        for model, row_id in ((TestSuite, suite_id), (TestBuild, build_id))
+    ]
+    return all(found)
 
 
 def lock_parents(suite_id, build_id):
@@ -600,7 +607,13 @@ def add_cases(suite, build, cases, pipe=None):
         return
     prepared = pipe.prepare(statement, rows, tail)
     pipe.drain()
-    bump_counters(suite.id, build.id, {k: v for k, v in totals.items() if v})
+    deltas = {k: v for k, v in totals.items() if v}
+    if pipe.counts_after:
+        pipe.start(prepared)
+        if not bump_counters(suite.id, build.id, deltas):
+            raise Conflict("the suite or its build was deleted while these cases were being stored")
+        return
+    bump_counters(suite.id, build.id, deltas)
     pipe.start(prepared)
 
 
