@@ -223,6 +223,14 @@ def test_bad_batches_are_refused_whole(api, app, build_path, body, field):
         assert db.session.scalar(select(func.count()).select_from(IdempotencyRecord)) == 0
 
 
+def test_the_refusal_counts_the_bad_fields(api, build_path):
+    """The message says how many fields are wrong, in good English for one."""
+    one = api.post(build_path, json={"results": [result("s", "", "SUCCESS")]})
+    two = api.post(build_path, json={"results": [result("s", "", "PASSED")]})
+    assert one.get_json()["error"]["message"] == "1 field of the batch is not valid"
+    assert two.get_json()["error"]["message"] == "2 fields of the batch are not valid"
+
+
 def test_invalid_json_is_a_400(api, build_path):
     """A body that is not JSON is refused with the envelope, never a 500."""
     response = api.post(build_path, data=b'{"results": [', headers={"Content-Type": "application/json"})

@@ -92,7 +92,8 @@ class BatchIn(Body):
             fields = {}
             for problem in problems[:MAX_REPORTED_ERRORS]:
                 fields[".".join(map(str, problem["loc"])) or "body"] = message(problem)
-            raise ValidationError(f"{len(problems)} fields of the batch are not valid", fields) from None
+            count = "1 field of the batch is" if len(problems) == 1 else f"{len(problems)} fields of the batch are"
+            raise ValidationError(f"{count} not valid", fields) from None
 
 
 class BatchCounts(Reply):
