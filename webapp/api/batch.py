@@ -92,8 +92,9 @@ class BatchIn(Body):
             fields = {}
             for problem in problems[:MAX_REPORTED_ERRORS]:
                 fields[".".join(map(str, problem["loc"])) or "body"] = message(problem)
-            count = "1 field of the batch is" if len(problems) == 1 else f"{len(problems)} fields of the batch are"
-            raise ValidationError(f"{count} not valid", fields) from None
+            several = len(problems) > 1
+            counted = f"{len(problems)} fields of the batch are" if several else "1 field of the batch is"
+            raise ValidationError(f"{counted} not valid", fields) from None
 
 
 class BatchCounts(Reply):
