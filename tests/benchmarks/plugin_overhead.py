@@ -2,7 +2,7 @@
 
 Run from the repository root (MariaDB at TEST_DATABASE_URL, default root@127.0.0.1)::
 
-    .venv/bin/python -m tests.benchmarks.plugin_overhead [--tests 10000] [--runs 2]
+    .venv/bin/python -m tests.benchmarks.plugin_overhead [--tests 10000] [--runs 2] [--instructions 1000]
 
 It starts gunicorn on a scratch database (the import benchmark's set-up),
 generates ``--tests`` trivial tests (100 per file) and runs pytest on them in a
@@ -12,10 +12,18 @@ time, the best of each and their ratio; target: at most 5 % longer. It then
 says how many results the last run sent. Wall time moves with the load of a shared
 machine, so each run also prints the CPU seconds pytest used (the sender
 thread's included): the CPU ratio is the load-independent cross-check.
+
+``--instructions N`` also runs a suite of N tests once each way under
+valgrind's callgrind and prints the instructions pytest executed: the same
+count for the same run whatever else the machine does, so its ratio is what
+the plugin itself costs (its start-up included, which weighs more in a small
+suite). The wall and CPU ratios also carry what the server's work on the
+other core costs pytest on a shared 2-core machine.
 """
 
 import argparse
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -68,11 +76,59 @@ def run_pytest(root, env):
     return elapsed, children_cpu() - cpu, done.stdout
 
 
+def instructions(root, env):
+    """The instructions one pytest run executes, counted by callgrind."""
+    with tempfile.TemporaryDirectory() as scratch:
+        done = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={scratch}/callgrind.out",
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-p",
+                "no:randomly",
+            ],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    counted = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or counted is None:
+        raise SystemExit(f"callgrind run failed ({done.returncode}): {done.stderr[-2000:]}")
+    return int(counted.group(1))
+
+
+def count_instructions(tests, plain, plugged):
+    """Print the instructions of a ``tests``-test suite without and with the plugin, and their ratio."""
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        generate(root, tests)
+        without, with_plugin = instructions(root, plain), instructions(root, plugged)
+    print(
+        f"instructions ({tests} tests, callgrind): without {without:,}, with {with_plugin:,};"
+        f" ratio {with_plugin / without:.3f}"
+    )
+
+
 def main():
     """Run the benchmark and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=10000)
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument(
+        "--instructions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also count pytest's instructions on N tests under callgrind (slow: about 50 x)",
+    )
     args = parser.parse_args()
     url = scratch_database()
     master = None
@@ -113,6 +169,8 @@ def main():
             )
         stored = summary[-1].split(" results sent")[0].removeprefix("greenbar: ")
         print(f"results sent in the last run: {stored} of {args.tests}")
+        if args.instructions:
+            count_instructions(args.instructions, plain, plugged)
     finally:
         if master is not None:
             master.send_signal(signal.SIGTERM)

@@ -194,6 +194,9 @@ class Reporter:
         self.instance_id = None
         self.running = {}
         self.queue = queue.SimpleQueue()
+        # the sender sleeps until a batch is full or a second has passed: waking it for every
+        # result would cost the test run a thread switch per test
+        self.wake = threading.Event()
         self.sender = None
         self.sent = 0
         self.unsent = []
@@ -243,30 +246,37 @@ class Reporter:
         attempt = self.running.get(report.nodeid)
         if attempt is None or report.when == "setup":
             if attempt is not None:
-                self.queue.put(attempt.result())
+                self.enqueue(attempt.result())
             attempt = self.running[report.nodeid] = Attempt(report.nodeid)
         attempt.add(report)
         if report.when == "teardown":
             del self.running[report.nodeid]
-            self.queue.put(attempt.result())
+            self.enqueue(attempt.result())
+
+    def enqueue(self, item):
+        """Queue a result (or :data:`STOP`); wake the sender when a batch is full or the run ends."""
+        self.queue.put(item)
+        if item is STOP or self.queue.qsize() >= BATCH_SIZE:
+            self.wake.set()
 
     def send_loop(self):
         """Send what the queue holds at least once a second, in batches; stop at :data:`STOP`."""
-        pending, stopping = [], False
+        stopping = False
         while not stopping:
-            deadline = time.monotonic() + SEND_EVERY_SECONDS
-            while len(pending) < BATCH_SIZE:
+            self.wake.wait(SEND_EVERY_SECONDS)
+            self.wake.clear()
+            pending = []
+            while True:
                 try:
-                    item = self.queue.get(timeout=max(deadline - time.monotonic(), 0.001))
+                    item = self.queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is STOP:
                     stopping = True
                     break
                 pending.append(item)
-            while pending and (stopping or len(pending) >= BATCH_SIZE or time.monotonic() >= deadline):
-                batch, pending = pending[:BATCH_SIZE], pending[BATCH_SIZE:]
-                self.send(batch)
+            for start in range(0, len(pending), BATCH_SIZE):
+                self.send(pending[start : start + BATCH_SIZE])
 
     def send(self, batch):
         """Send one batch under its own key (kept across retries); keep it for the spool on failure."""
@@ -294,9 +304,9 @@ class Reporter:
         """Flush the queue, spool what could not be sent, and (not in a worker) finish the build."""
         if self.sender is not None:
             for attempt in self.running.values():
-                self.queue.put(attempt.result())
+                self.enqueue(attempt.result())
             self.running.clear()
-            self.queue.put(STOP)
+            self.enqueue(STOP)
             self.sender.join()
         if self.unsent:
             self.spooled.append(self.spool())
