@@ -1,6 +1,8 @@
-"""What the benchmarks read about processes from /proc: CPU used, peak memory, the local database server."""
+"""What the benchmarks read about processes from /proc (CPU used, peak memory, the local database
+server), and where they let them run."""
 
 import os
+import subprocess
 from pathlib import Path
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -46,3 +48,30 @@ def children(pid):
 def load_average():
     """The machine's load averages over 1, 5 and 15 minutes, as ``uptime`` prints them."""
     return "load average " + ", ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def pin(pids, cpus):
+    """Keep the processes ``pids`` (every thread of each) on the CPUs ``cpus``; return the old ones by pid.
+
+    os.sched_setaffinity covers one thread; ``taskset -a`` covers them all.
+    """
+    before = {}
+    for pid in pids:
+        before[pid] = os.sched_getaffinity(pid)
+        subprocess.run(
+            ["taskset", "-a", "-p", "-c", ",".join(map(str, sorted(cpus))), str(pid)],
+            check=True,
+            capture_output=True,
+        )
+    return before
+
+
+def unpin(before):
+    """Give processes back the CPUs :func:`pin` took from them (the ones still running)."""
+    for pid, cpus in before.items():
+        if Path(f"/proc/{pid}").exists():
+            subprocess.run(
+                ["taskset", "-a", "-p", "-c", ",".join(map(str, sorted(cpus))), str(pid)],
+                check=False,
+                capture_output=True,
+            )
