@@ -24,6 +24,14 @@ class ValidationError(GreenbarError):
         self.fields = fields or {}
 
 
+class FieldError(ValidationError):
+    """A value that cannot be stored; ``field`` names the culprit."""
+
+    def __init__(self, message, field):
+        super().__init__(message, {field: message})
+        self.field = field
+
+
 class Conflict(GreenbarError):
     """A write that contradicts the stored state.
 

@@ -73,15 +73,7 @@ def case_rows(case_ids):
 
 def test_json(row):
     """One test of a group: its identity and the case that failed."""
-    return {
-        "suite": row.suite,
-        "name": row.name,
-        "test_key": row.test_key,
-        "case_id": row.id,
-        "suite_id": row.suite_id,
-        "build_id": row.build_id,
-        "status": row.result_status,
-    }
+    return dict(stats.test_identity(row), status=row.result_status)
 
 
 def example_json(row):

@@ -9,6 +9,7 @@ Quarantined tests never count against a rule.
 
 from sqlalchemy import select
 
+from webapp.exceptions import FieldError
 from webapp.extensions import db
 from webapp.models import TestBuild
 from webapp.models import TestCase
@@ -23,13 +24,8 @@ RULE_FIELDS = ("min_pass_rate", "no_new_failures", "max_flaky", "max_duration_in
 NEW_FAILURES_SHOWN = 10
 
 
-class GateError(ValueError):
+class GateError(FieldError):
     """Rules that cannot be stored; ``field`` names the culprit."""
-
-    def __init__(self, message, field):
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 def rules_for(instance_id):

@@ -13,6 +13,7 @@ from datetime import timezone
 from flask import current_app
 from sqlalchemy import select
 
+from webapp.exceptions import FieldError
 from webapp.extensions import db
 from webapp.models import User
 from webapp.models import test_key
@@ -23,13 +24,8 @@ DEFAULT_DAYS = 30
 REASON_LIMIT = 4000
 
 
-class QuarantineError(ValueError):
+class QuarantineError(FieldError):
     """An entry that cannot be stored; ``field`` names the culprit."""
-
-    def __init__(self, message, field):
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 def max_days():

@@ -463,8 +463,8 @@ def latest_by_key(rows):
     return {row.test_key: row for row in rows}
 
 
-def test_ref(row):
-    """The identity of a test and its newest case."""
+def test_identity(row):
+    """A test (suite, name, key) and the case of it a row holds, with that case's suite and build."""
     return {
         "suite": row.suite,
         "name": row.name,
@@ -472,8 +472,12 @@ def test_ref(row):
         "case_id": row.id,
         "suite_id": row.suite_id,
         "build_id": row.build_id,
-        "last_status": row.result_status,
     }
+
+
+def test_ref(row):
+    """The identity of a test and its newest case."""
+    return dict(test_identity(row), last_status=row.result_status)
 
 
 def top_failing(instance_id, limit_builds=DEFAULT_WINDOW, branch=None, top=10, between=None):

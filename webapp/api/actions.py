@@ -194,12 +194,9 @@ def create_quarantine(instance_id, body):
         owner = quarantine.user_named(body["owner"])
         if owner is None:
             raise ValidationError(f"no active user named {body['owner']!r}", {"owner": "no such user"})
-    try:
-        entry = quarantine.add_entry(
-            instance_id, body["suite"], body["name"], body["reason"], current_user, owner, body.get("expires")
-        )
-    except quarantine.QuarantineError as error:
-        raise ValidationError(error.message, {error.field: error.message}) from None
+    entry = quarantine.add_entry(
+        instance_id, body["suite"], body["name"], body["reason"], current_user, owner, body.get("expires")
+    )
     return entry_json(entry)
 
 
@@ -221,10 +218,7 @@ def read_rules(instance_id):
 def put_rules(instance_id, body):
     """Replace the instance's quality-gate rules; a rule left out or null is off."""
     get_instance(instance_id)
-    try:
-        rules = gate.save_rules(instance_id, current_user, **body)
-    except gate.GateError as error:
-        raise ValidationError(error.message, {error.field: error.message}) from None
+    rules = gate.save_rules(instance_id, current_user, **body)
     return gate.rules_json(rules)
 
 
