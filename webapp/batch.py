@@ -145,7 +145,8 @@ class BatchWriter(ReportWriter):
 
 
 def store(build, results):
-    """Store validated results (from :func:`parse`) into ``build``; return what was stored.
+    """Store validated results into ``build`` (anything with its ``id`` and ``instance_id``); return
+    what was stored.
 
     Suites are written in name order, so two batches into one build lock their
     suites in the same order. The caller commits.

@@ -28,7 +28,7 @@ from webapp.api.declare import record_operation
 from webapp.api.declare import reply_json
 from webapp.api.imports import IDEMPOTENCY_KEY_LIMIT
 from webapp.api.imports import idempotency_key
-from webapp.api.resources import get_build
+from webapp.api.resources import get_build_key
 from webapp.api.schema import Body
 from webapp.api.schema import Count
 from webapp.api.schema import Name
@@ -129,7 +129,7 @@ def add_results(instance_id, build_id, body):
     key = idempotency_key()
 
     def produce():
-        counts = batch.store(get_build(instance_id, build_id), body.results)
+        counts = batch.store(get_build_key(instance_id, build_id), body.results)
         record_operation("addResults", instance_id, build_id, counts.get("cases"))
         return 200, reply_json(BatchReply, counts)
 

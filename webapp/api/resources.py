@@ -60,6 +60,25 @@ def get_build(instance_id, build_id):
 
 
 @functools.cache
+def build_key_query():
+    """A build's id and instance, built once."""
+    return select(TestBuild.id, TestBuild.instance_id).where(TestBuild.id == bindparam("build_id"))
+
+
+def get_build_key(instance_id, build_id):
+    """The build's id and instance as a row, for a writer that needs no more, or abort 404.
+
+    Cheaper than the record: two columns, no object for the session to track.
+    """
+    row = None
+    if build_id <= domain.MAX_ID:
+        row = results.run(build_key_query(), {"build_id": build_id}).first()
+    if row is None or row.instance_id != instance_id:
+        abort(404, description=f"test build {build_id} does not exist in test instance {instance_id}")
+    return row
+
+
+@functools.cache
 def build_and_suite_query():
     """A suite with its build in one round trip (a case is created under both), built once."""
     return (
