@@ -18,6 +18,7 @@ from schemathesis.engine import Status
 from schemathesis.engine import events
 from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
 from sqlalchemy import delete
+from sqlalchemy import text
 from werkzeug.serving import make_server
 
 from tests.conftest import basic_auth
@@ -79,10 +80,15 @@ def test_operation_ids_are_unique():
 
 
 def plant_tree():
-    """Empty the result tables and plant instance 1 → build 1 → suite 1 → case 1 (unfinished)."""
+    """Empty the result tables (on MariaDB) and plant instance 1 → build 1 → suite 1 → case 1 (unfinished)."""
     db.session.rollback()
-    for model in (IdempotencyRecord, TestCase, TestSuite, TestBuild, TestInstance):
+    tables = (IdempotencyRecord, TestCase, TestSuite, TestBuild, TestInstance)
+    for model in tables:
         db.session.execute(delete(model))
+    # InnoDB keeps counting ids after a DELETE: start them at 1 again (ALTER TABLE commits first)
+    db.session.commit()
+    for model in tables:
+        db.session.execute(text(f"ALTER TABLE {model.__tablename__} AUTO_INCREMENT = 1"))
     instance = results.create_instance("product", "the schemathesis tree")
     build = results.create_build(instance, number=1, branch="main")
     suite = results.create_suite(build, "suite")
@@ -129,10 +135,10 @@ def failures_of(event):
 
 
 @pytest.fixture
-def served_app(sqlite_app):
-    """The SQLite app behind a real HTTP server on 127.0.0.1 (a free port); yields its base URL."""
+def served_app(mysql_app):
+    """The app on MariaDB behind a real HTTP server on 127.0.0.1 (a free port); yields its base URL."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = make_server("127.0.0.1", 0, sqlite_app, threaded=True)
+    server = make_server("127.0.0.1", 0, mysql_app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
@@ -159,7 +165,7 @@ def tree_hooks(app, state):
     return before_call, after_call
 
 
-def test_app_keeps_to_its_document(sqlite_app, served_app):
+def test_app_keeps_to_its_document(mysql_app, served_app):
     """schemathesis (examples, coverage and fuzzing, valid and invalid data): no 5xx, nothing undocumented.
 
     The underscore aliases run the very same views (test_api_paths proves both
@@ -169,10 +175,10 @@ def test_app_keeps_to_its_document(sqlite_app, served_app):
     by a JSON schema, so for the imports schemathesis does not insist that any
     string it makes up be accepted; all other checks apply to them.
     """
-    with sqlite_app.app_context():
+    with mysql_app.app_context():
         make_user("schemathesis", role="admin", password="schemathesis-pass")
     # the tree's build never finishes: a gate request answers at once instead of waiting
-    sqlite_app.config["GATE_MAX_WAIT"] = 0
+    mysql_app.config["GATE_MAX_WAIT"] = 0
     config = schemathesis.Config.from_dict(
         {
             "seed": SEED,
@@ -191,7 +197,7 @@ def test_app_keeps_to_its_document(sqlite_app, served_app):
     schema = schemathesis.openapi.from_url(f"{served_app}/api/openapi.json", config=config, headers=headers)
     schema = schema.exclude(path_regex=f"^{UNDERSCORE}")
     tree = {"dirty": True, "planted": 0}
-    hooks = tree_hooks(sqlite_app, tree)
+    hooks = tree_hooks(mysql_app, tree)
     # schemathesis has these hooks only globally, so they are taken down again below
     for hook in hooks:
         schemathesis.hook(hook)
