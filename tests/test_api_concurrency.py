@@ -263,6 +263,30 @@ def test_eight_threads_posting_batches_into_one_build(mysql_app, suite_ids, head
         assert db.session.get(TestBuild, suite_ids["build"]).suites_total == 5
 
 
+def test_batches_and_live_creates_racing_into_one_suite(mysql_app, suite_ids, headers):
+    """A batch's rows go in before its counters, a live create's after: mixed, they neither deadlock
+    nor lose counts."""
+    build_url = f"/api/test-instance/{suite_ids['instance']}/test-build/{suite_ids['build']}/results/"
+    jobs = list(range(THREADS * 6))
+
+    def write(client, job):
+        if job % 2:
+            case = {"name": f"live {job:02d}", "result_status": STATUSES[job % 4], "duration": 1}
+            created = client.post(suite_url(suite_ids) + "test-case/", json=case, headers=headers)
+            return job, created.status_code
+        batch = [
+            {"suite": "parallel suite", "name": f"batch {job:02d} case {n}", "result_status": STATUSES[n % 4]}
+            for n in range(8)
+        ]
+        return job, client.post(build_url, json={"results": batch}, headers=headers).status_code
+
+    assert dict(run_in_threads(mysql_app, jobs, write)) == {job: 201 if job % 2 else 200 for job in jobs}
+    suite_counts, build_counts, counted, _, _ = stored_counters(mysql_app, suite_ids)
+    # 24 batches of 8 (2 of each status) and 24 live cases (12 FAILED, 12 SKIPPED)
+    expected = {"cases_total": 216, "passed": 48, "failed": 60, "errored": 48, "skipped": 60}
+    assert suite_counts == build_counts == counted == expected
+
+
 @pytest.fixture
 def round_trips(monkeypatch):
     """Counts every command PyMySQL sends to the server (a query, COMMIT, ping): the round trips."""
