@@ -40,6 +40,7 @@ import sqlalchemy as sa
 from tests.benchmarks.import_bench import drop_database
 from tests.benchmarks.import_bench import free_port
 from tests.benchmarks.import_bench import load_synthetic
+from tests.benchmarks.import_bench import post_report
 from tests.benchmarks.import_bench import prepare
 from tests.benchmarks.import_bench import scratch_database
 from tests.benchmarks.import_bench import start_gunicorn
@@ -71,20 +72,11 @@ def batches_of(body):
     ], len(results)
 
 
-def post_import(base, auth, instance_id, body):
+def post_import(port, token, instance_id, body):
     """The JUnit import of the whole report into a new build; return its seconds."""
     started = time.perf_counter()
-    response = requests.post(
-        f"{base}/api/test-instance/{instance_id}/import/",
-        data=body,
-        auth=auth,
-        headers={"Content-Type": "application/xml"},
-        timeout=900,
-    )
-    elapsed = time.perf_counter() - started
-    if response.status_code != 201:
-        raise SystemExit(f"import failed: {response.status_code} {response.text[:500]}")
-    return elapsed
+    post_report(port, token, instance_id, body)
+    return time.perf_counter() - started
 
 
 def post_batches(base, auth, instance_id, batches):
@@ -160,7 +152,9 @@ def main():
         port = free_port()
         master = start_gunicorn(url, port, args.workers)
         base = f"http://127.0.0.1:{port}"
-        post_import(base, auth, instance_ids[0], b'<testsuite name="warmup"><testcase name="a"/></testsuite>')
+        post_import(
+            port, token, instance_ids[0], b'<testsuite name="warmup"><testcase name="a"/></testsuite>'
+        )
         print(
             f"report: {len(body) / 1e6:.1f} MB, {total} cases; {len(batches)} batches of {BATCH}"
             f" from {CLIENTS} clients; {args.workers} gunicorn workers"
@@ -170,7 +164,7 @@ def main():
             import_instance, batch_instance = instance_ids[2 * run], instance_ids[2 * run + 1]
             if run % 2:
                 streams.append(post_batches(base, auth, batch_instance, batches))
-            imports.append(post_import(base, auth, import_instance, body))
+            imports.append(post_import(port, token, import_instance, body))
             if not run % 2:
                 streams.append(post_batches(base, auth, batch_instance, batches))
             print(

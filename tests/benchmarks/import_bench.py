@@ -191,16 +191,16 @@ def timed(app_pid, db_pid, function, *args):
     return (wall, app_cpu, cpu_seconds(db_pid) - db_cpu), result
 
 
-def post_report(port, token, instance_id, body):
-    """Post the report once; return the reply."""
+def post_report(port, token, instance_id, body, query="", expected=201):
+    """Post the report once (``query``: e.g. ``?async=true``, answered ``expected``); return the reply."""
     response = requests.post(
-        f"http://127.0.0.1:{port}/api/test-instance/{instance_id}/import/",
+        f"http://127.0.0.1:{port}/api/test-instance/{instance_id}/import/{query}",
         data=body,
         auth=("ci", token),
         headers={"Content-Type": "application/xml"},
-        timeout=600,
+        timeout=900,
     )
-    if response.status_code != 201:
+    if response.status_code != expected:
         raise SystemExit(f"import failed: {response.status_code} {response.text[:500]}")
     return response.json()
 

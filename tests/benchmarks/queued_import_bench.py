@@ -66,16 +66,8 @@ POLL_SECONDS = 0.5
 
 def post_queued(port, token, instance_id, body):
     """Post the report with ``?async=true``; return the job's URL."""
-    response = requests.post(
-        f"http://127.0.0.1:{port}/api/test-instance/{instance_id}/import/?async=true",
-        data=body,
-        auth=("ci", token),
-        headers={"Content-Type": "application/xml"},
-        timeout=600,
-    )
-    if response.status_code != 202:
-        raise SystemExit(f"queueing failed: {response.status_code} {response.text[:500]}")
-    return f"http://127.0.0.1:{port}{response.json()['url']}"
+    reply = post_report(port, token, instance_id, body, query="?async=true", expected=202)
+    return f"http://127.0.0.1:{port}{reply['url']}"
 
 
 def start_workers(url, port, count, log):
