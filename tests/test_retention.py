@@ -105,6 +105,14 @@ def build_ids(instance_id):
     return dict(rows.all())
 
 
+def history_losing_its_first_build():
+    """:func:`make_history` with a policy of its newest 7 builds; returns it and build 1's id."""
+    instance = make_history()
+    instance.keep_builds = 7
+    db.session.commit()
+    return instance, build_ids(instance.id)[1]
+
+
 def stored_keys():
     """The keys of every stored object."""
     return {key for key, _ in storage.get().list_objects("")}
@@ -214,10 +222,7 @@ def test_a_test_whose_every_case_was_pruned_keeps_its_names(app):
 def test_batches_move_at_most_their_size_and_an_interrupted_run_resumes(app):
     """Does one batch move only its rows, and does a later run finish without copying twice?"""
     with app.app_context():
-        instance = make_history()
-        instance.keep_builds = 7
-        db.session.commit()
-        first = build_ids(instance.id)[1]
+        instance, first = history_losing_its_first_build()
         # as if the process died after its first committed batch
         assert retention.prune_batch(first, batch=3) == (3, 0)
         db.session.expire_all()
@@ -230,10 +235,7 @@ def test_batches_move_at_most_their_size_and_an_interrupted_run_resumes(app):
 def test_pruning_deletes_attachments_and_their_objects(app):
     """Are a pruned case's attachment rows and stored objects deleted once the batch commits?"""
     with app.app_context():
-        instance = make_history()
-        instance.keep_builds = 7
-        db.session.commit()
-        first = build_ids(instance.id)[1]
+        instance, first = history_losing_its_first_build()
         case = db.session.scalar(select(TestCase).where(TestCase.build_id == first))
         stored = attachments.upload(case, [("screen.png", io.BytesIO(b"\x89PNG\r\n\x1a\n" + b"0" * 64))])
         db.session.commit()
