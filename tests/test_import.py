@@ -5,8 +5,10 @@ import importlib.util
 import io
 import json
 import threading
+from datetime import datetime
 from pathlib import Path
 
+import pymysql
 import pytest
 from sqlalchemy import delete
 from sqlalchemy import func
@@ -20,6 +22,7 @@ from tests.factories import make_instance
 from tests.factories import make_suite
 from tests.factories import make_user
 from webapp import imports
+from webapp import mysql_writes
 from webapp import results
 from webapp.exceptions import Conflict
 from webapp.extensions import db
@@ -687,3 +690,52 @@ def test_unchecked_rows_into_a_suite_deleted_meanwhile_fail_the_write(mysql_app)
         db.session.rollback()
         assert stored_totals()["test_cases"] == 0
         assert db.session.get(TestBuild, build.id).cases_total == 0
+
+
+TRICKY_VALUES = [
+    "plain",
+    "",
+    "quote ' double \" backslash \\ end\\",
+    "nul \0 ctrl-z \x1a cr \r lf \n tab \t",
+    "already escaped \\n and \\'",
+    "Жук 日本語 ✓ 😀 عربى",
+    "%s %(name)s %%",
+    None,
+    0,
+    -7,
+    2**40,
+    True,
+    False,
+    0.0,
+    1e-7,
+    123456.789,
+    -2.5e300,
+    datetime(2026, 12, 5, 1, 2, 3, 456789),
+]
+
+
+def test_row_literals_write_what_pymysql_writes(mysql_app):
+    """The import's own literals are PyMySQL's text, value for value, for every type a case row holds."""
+    with mysql_app.app_context():
+        dbapi_connection = db.session.connection().connection.dbapi_connection
+        cursor = dbapi_connection.cursor()
+        literals = mysql_writes.RowLiterals(dbapi_connection)
+        template = "(" + ",".join(["%s"] * len(TRICKY_VALUES)) + ",5)"
+        assert literals.row(template, TRICKY_VALUES) == cursor.mogrify(template, TRICKY_VALUES)
+        with pytest.raises(pymysql.ProgrammingError):
+            literals.literal(float("inf"))
+
+
+def test_imported_texts_come_back_exactly_as_sent(mysql_app):
+    """Texts with every character PyMySQL escapes are stored unchanged by a batch's multi-row INSERT."""
+    texts = [value for value in TRICKY_VALUES if isinstance(value, str) and value]
+    with mysql_app.app_context():
+        suite = make_suite(make_build(make_instance()))
+        cases = [
+            {"name": f"case {index}", "result_status": "FAILED", "message": text, "details": text}
+            for index, text in enumerate(texts)
+        ]
+        results.add_cases(suite, suite.build, cases, imports.InsertPipe(threaded=False, unchecked=True))
+        db.session.commit()
+        stored = db.session.execute(select(TestCase.name, TestCase.message, TestCase.details)).all()
+        assert sorted(stored) == sorted((f"case {index}", text, text) for index, text in enumerate(texts))
