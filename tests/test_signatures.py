@@ -2,6 +2,7 @@
 
 import pytest
 
+from webapp.signatures import REMEMBERED_CHARS
 from webapp.signatures import normalise
 from webapp.signatures import signature_for
 from webapp.signatures import signed
@@ -47,6 +48,14 @@ def test_normalised_text_keeps_type_and_words():
         normalise("AssertionError: got 42 at 0xdeadbeef1 (line 7)")
         == "AssertionError: got <n> at <hex> (line <n>)"
     )
+
+
+def test_long_texts_are_masked_like_remembered_short_ones():
+    """Is a text too long for the per-process memory masked as a short one is, and a short one the
+    same the second time (from memory) as the first?"""
+    words = "word " * REMEMBERED_CHARS
+    assert normalise(words + "got 42 at 0xdeadbeef1") == words.strip() + " got <n> at <hex>"
+    assert [normalise("got 7 at 0x1f") for _ in range(2)] == ["got <n> at <hex>"] * 2
 
 
 def test_identifiers_with_digits_stay_words():
