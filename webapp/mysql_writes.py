@@ -25,6 +25,11 @@ Everything here has a portable twin that SQLite uses (and MySQL could):
   waiting for each other's INSERT. Measured with ``batch_bench``: 0.72 x the
   import with the checks, 0.81 x without. SQLite keeps the checks and bumps
   the counters first.
+- **Row literals without PyMySQL's escaping** (:class:`RowLiterals`): the
+  same text as ``cursor.mogrify``, 2.7 x as fast on import rows, so an import
+  or a batch spends less of its request thread turning values into SQL.
+  Measured with ``batch_bench``: 0.82 x the import with mogrify, 0.88 x with
+  these (best of 5 runs each).
 
 All run on MariaDB in the test suite: every case write of the ``app``
 fixture's MySQL half, ``tests/test_api_concurrency.py`` (many writers on one
@@ -129,7 +134,7 @@ class RowLiterals:
 
     Strings, numbers, booleans and NULL are written here; anything else (times)
     goes to PyMySQL's own ``escape``. Measured on 5,000 import rows (one in 20
-    with a 30-line stack trace): 23 ms against mogrify's 49 ms, the same text.
+    with a 30-line stack trace): 18 ms against mogrify's 49 ms, the same text.
     """
 
     def __init__(self, dbapi_connection):
@@ -160,8 +165,17 @@ class RowLiterals:
         return write(value) if write is not None else self.escape(value)
 
     def row(self, template, row):
-        """``template`` (a row's ``%s`` marks) with the row's values written in."""
-        return template % tuple(map(self.literal, row))
+        """``template`` (a row's ``%s`` marks) with the row's values written in.
+
+        Texts and NULLs, most of a row, are written without a call through :meth:`literal`.
+        """
+        literal = self.literal
+        return template % tuple(
+            [
+                quoted(value) if type(value) is str else "NULL" if value is None else literal(value)
+                for value in row
+            ]
+        )
 
 
 class InsertPipe:
