@@ -125,7 +125,7 @@ def test_default_gate_fails_on_the_one_new_failure(app, api, history):
     body = api.get(gate_path(instance_id, builds[1])).get_json()
     assert body["passed"] is False
     assert [rule["rule"] for rule in body["rules"]] == ["no_new_failures"]
-    assert body["rules"][0]["detail"] == "1 new failures (against build #1): s::t4"
+    assert body["rules"][0]["detail"] == "1 new failure (against build #1): s::t4"
     assert body["build"]["number"] == 2
     assert body["base"]["number"] == 1
 
@@ -188,7 +188,11 @@ def test_gate_rules_with_quarantine_left_out(app, api, history):
     assert api.call("PUT", rules, json={"min_pass_rate": 25}).status_code == 200
     body = api.get(gate_path(instance_id, builds[1])).get_json()
     assert body["rules"] == [
-        {"rule": "min_pass_rate", "passed": True, "detail": "pass rate 25.00% (at least 25% required)"}
+        {
+            "rule": "min_pass_rate",
+            "passed": True,
+            "detail": "pass rate 25.00 % (at least 25 % required; 1 quarantined test left out)",
+        }
     ]
     api.call("PUT", rules, json={"min_pass_rate": 26, "no_new_failures": True})
     body = api.get(gate_path(instance_id, builds[1])).get_json()
@@ -240,7 +244,7 @@ def test_gate_against_base_branch(app, api, history):
         build_id = build.id
     body = api.get(gate_path(instance_id, build_id) + "?base_branch=main").get_json()
     assert body["base"]["number"] == 2
-    assert body["rules"][0]["detail"] == "1 new failures (against build #2): s::t5"
+    assert body["rules"][0]["detail"] == "1 new failure (against build #2): s::t5"
     own = api.get(gate_path(instance_id, build_id)).get_json()
     assert own["base"] is None
 

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.act_history import SIG_A
+from tests.act_history import SIG_B
 from tests.act_history import history  # noqa: F401 (a fixture)
 from tests.factories import make_user
 from webapp.extensions import db
@@ -42,13 +43,27 @@ def test_build_page_loads_the_failure_groups(app, client, history):
     assert f'data-fragment="/builds/{builds[1]}/failures?partial=1"' in page
     fragment = client.get(f"/builds/{builds[1]}/failures?partial=1").get_data(as_text=True)
     assert "gate failed" in fragment
-    assert "1 new failures (against build #1): s::t4" in fragment
+    assert "1 new failure (against build #1): s::t4" in fragment
     assert "AssertionError: expected &lt;n&gt; got &lt;n&gt;" in fragment
     assert re.search(r"4 failures from 3 causes:\s*<strong>4</strong> from 3 new", fragment)
     assert "gb-triage-form" not in fragment
     whole = client.get(f"/builds/{builds[1]}/failures")
     assert whole.status_code == 200
     assert "<html" in whole.get_data(as_text=True)
+
+
+def test_one_failure_and_one_cause_read_in_the_singular(app, client, history):
+    """With causes A and B labelled, does the split say "1 from 1 new (unlabelled) cause"?"""
+    instance_id, builds = history
+    login(app, client, "maintainer")
+    for signature in (SIG_A, SIG_B):
+        client.post(f"/instances/{instance_id}/failure-groups/{signature}/label", data={"label": "test_bug"})
+    fragment = client.get(f"/builds/{builds[1]}/failures?partial=1").get_data(as_text=True)
+    split = re.sub(r"\s+", " ", re.search(r'id="causes-split">(.*?)</p>', fragment, re.S).group(1)).strip()
+    assert split == (
+        "4 failures from 3 causes: <strong>1</strong> from 1 new (unlabelled) cause, "
+        "<strong>3</strong> from 2 known (labelled) ones."
+    )
 
 
 def test_instance_page_loads_causes_and_actions(app, client, history):

@@ -65,3 +65,18 @@ def test_parse_iso_refuses_times_outside_the_range(text):
     """Are years outside 1970-2999, offsets beyond a day and unreal dates refused?"""
     with pytest.raises(ValueError, match="ISO 8601|not a real date"):
         domain.parse_iso(text)
+
+
+@pytest.mark.parametrize(
+    ("number", "noun", "plural", "text"),
+    [
+        (0, "failure", None, "0 failures"),
+        (1, "failure", None, "1 failure"),
+        (2, "cause", None, "2 causes"),
+        (1, "quarantined test", None, "1 quarantined test"),
+        (3, "child", "children", "3 children"),
+    ],
+)
+def test_in_words_puts_the_noun_in_the_counts_number(number, noun, plural, text):
+    """Is a count of one singular, and any other count plural (the given plural when irregular)?"""
+    assert domain.in_words(number, noun, plural) == text

@@ -1,10 +1,10 @@
 """Greenbar's domain constants and rules: one home for each, below every other module.
 
 Statuses, the counters kept on suites and builds, the limits of stored text and
-the one rule that clips text to them, the accepted range of times and ids, and
-how elapsed time is measured. Models, services, the API's schemas and the pages
-all take them from here, so a limit is typed once. This module imports nothing
-from Greenbar.
+the one rule that clips text to them, the accepted range of times and ids, how
+elapsed time is measured, and how a count reads in words. Models, services, the
+API's schemas and the pages all take them from here, so a limit is typed once.
+This module imports nothing from Greenbar.
 """
 
 import enum
@@ -155,3 +155,8 @@ def elapsed(started, finished):
     if started is None or finished is None or finished < started:
         return None
     return (finished - started).total_seconds()
+
+
+def in_words(number, noun, plural=None):
+    """``1 failure``, ``2 failures``: a count with its noun in the right number."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"

@@ -9,6 +9,7 @@ Quarantined tests never count against a rule.
 
 from sqlalchemy import select
 
+from webapp.domain import in_words
 from webapp.exceptions import FieldError
 from webapp.extensions import db
 from webapp.models import TestBuild
@@ -139,7 +140,7 @@ def evaluate(build, base_branch=None):
     mine = counted(build, quarantined_cases(build, keys))
     outcomes = []
     if rules.min_pass_rate is not None:
-        outcomes.append(pass_rate_rule(mine, rules.min_pass_rate))
+        outcomes.append(pass_rate_rule(mine, rules.min_pass_rate, quarantined=len(keys)))
     if rules.no_new_failures:
         outcomes.append(new_failures_rule(build, base, keys))
     if rules.max_flaky is not None:
@@ -148,7 +149,7 @@ def evaluate(build, base_branch=None):
             {
                 "rule": "max_flaky",
                 "passed": passed,
-                "detail": f"{mine['flaky']} flaky tests (at most {rules.max_flaky} allowed)",
+                "detail": f"{in_words(mine['flaky'], 'flaky test')} (at most {rules.max_flaky} allowed)",
             }
         )
     if rules.max_duration_increase is not None:
@@ -163,15 +164,19 @@ def evaluate(build, base_branch=None):
     }
 
 
-def pass_rate_rule(figures, minimum):
-    """Pass rate of the cases that ran, in percent, against the minimum."""
+def pass_rate_rule(figures, minimum, quarantined=0):
+    """Pass rate of the cases that ran, in percent, against the minimum.
+
+    Two decimals, so that a rate just under the minimum never reads as equal to it.
+    """
     if not figures["ran"]:
         return {"rule": "min_pass_rate", "passed": True, "detail": "no counted case ran"}
     rate = 100.0 * figures["passed"] / figures["ran"]
+    left_out = f"; {in_words(quarantined, 'quarantined test')} left out" if quarantined else ""
     return {
         "rule": "min_pass_rate",
         "passed": rate >= minimum,
-        "detail": f"pass rate {rate:.2f}% (at least {minimum:g}% required)",
+        "detail": f"pass rate {rate:.2f} % (at least {minimum:g} % required{left_out})",
     }
 
 
@@ -190,7 +195,7 @@ def new_failures_rule(build, base, quarantined):
     return {
         "rule": "no_new_failures",
         "passed": False,
-        "detail": f"{len(new)} new failures ({base_text}): {', '.join(names)}{more}",
+        "detail": f"{in_words(len(new), 'new failure')} ({base_text}): {', '.join(names)}{more}",
     }
 
 

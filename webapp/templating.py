@@ -15,6 +15,7 @@ from flask_login.utils import _user_context_processor
 from sqlalchemy.exc import SQLAlchemyError
 
 from webapp import import_jobs
+from webapp.domain import in_words
 from webapp.extensions import db
 from webapp.extensions import login_manager
 from webapp.glance import pass_level
@@ -126,7 +127,12 @@ def init_app(app):
     processors[:] = [proc for proc in processors if proc is not _user_context_processor]
     app.context_processor(safe_user_context)
     app.jinja_env.filters.update(
-        isotime=iso_utc, utctext=utc_text, duration=duration, percent=percent, build_duration=build_duration
+        isotime=iso_utc,
+        utctext=utc_text,
+        duration=duration,
+        percent=percent,
+        build_duration=build_duration,
+        in_words=in_words,
     )
     app.jinja_env.globals.update(
         url_with=url_with,

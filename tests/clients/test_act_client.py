@@ -90,7 +90,7 @@ def test_gate_fails_then_passes_once_quarantined(server, tmp_path):
     failed = greenbar("gate", env=env)
     assert failed.returncode == 1, failed.stderr
     assert failed.stdout.splitlines() == [
-        "FAIL no_new_failures: 1 new failures (against build #1): test_s.py::test_1",
+        "FAIL no_new_failures: 1 new failure (against build #1): test_s.py::test_1",
         "gate failed for build #2",
     ]
     quarantine(server, instance_id, "test_1")
