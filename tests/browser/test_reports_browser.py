@@ -133,6 +133,36 @@ def test_failing_since_and_status_filter(tab, artifacts):
     shot(tab, artifacts, "status-filter")
 
 
+@pytest.mark.parametrize("width", list(WIDTHS.values()), ids=list(WIDTHS))
+def test_suite_page_and_failure_causes_fit(width, browser, server, artifacts):
+    """An admin's build page (failure causes with their triage forms) and a suite page fit the screen."""
+    context = browser.new_context(
+        base_url=server, viewport={"width": width, "height": 900}, is_mobile=width < 600
+    )
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    tab.width = width
+    log_in(tab, "admin")
+    open_instance(tab)
+    with tab.expect_navigation():
+        tab.locator("#builds-table tbody tr a[href^='/builds/']").first.click()
+    tab.wait_for_selector("#failure-groups-table .gb-triage-form button[type=submit]")
+    button = tab.locator("#failure-groups-table .gb-triage-form button[type=submit]").first
+    box = button.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width
+    fits(tab)
+    shot(tab, artifacts, "failure-causes")
+    with tab.expect_navigation():
+        tab.locator("#suites-table tbody tr a[href^='/suites/']").first.click()
+    rows = tab.locator("#cases-table tbody tr")
+    assert rows.count() > 0
+    # the name and the status come first, whatever the width
+    assert rows.first.locator("td").nth(1).locator(".gb-pill").count() == 1
+    fits(tab)
+    shot(tab, artifacts, "suite")
+    context.close()
+
+
 def test_flaky_marks_in_the_history_strip(tab, artifacts):
     """A flaky test's history marks passes on retry and flips, with a legend."""
     tab.goto("/")
