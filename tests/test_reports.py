@@ -6,6 +6,7 @@ from datetime import timezone
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy import update
 
 from tests.factories import make_instance
 from tests.factories import make_run
@@ -215,6 +216,23 @@ def test_build_status_filter_across_suites_sorted_by_duration(app, client, auth,
     assert names[:4] == ["k20", "k19", "k18", "k21"] and len(names) == 25
 
 
+def test_build_status_filter_takes_any_letter_case_and_says_why_it_ignores_a_bad_one(
+    app, client, auth, mixed
+):
+    """?status=skipped is the skipped filter; ?status=BOGUS shows the failing cases and says why."""
+    _, build_id = mixed
+    auth.as_role("viewer")
+    assert "Total skipped cases: <strong>30</strong>" in client.get(f"/builds/{build_id}?status=skipped").text
+    page = client.get(f"/builds/{build_id}?status=BOGUS").text
+    notice = re.search(r'id="status-problem">(.*?)</div>', page).group(1)
+    assert notice == (
+        "“BOGUS” is not a status (SUCCESS, FAILED, ERROR or SKIPPED), "
+        "so these are the failed and errored cases."
+    )
+    assert "Failed and errored cases" in page
+    assert 'id="status-problem"' not in client.get(f"/builds/{build_id}").text
+
+
 def test_test_search_any_case_with_latest_status_and_rate(app, client, auth):
     """ "LOGIN" finds test_login and Login_retry (not logout), with latest status and failure rate."""
     with app.app_context():
@@ -331,3 +349,44 @@ def test_demo_data_is_coherent(app):
         # two tests per product slow down from build 26; timeouts and retries may add one or two, not more
         regressed = stats.duration_regressions(checkout.id)["tests"]
         assert 2 <= len(regressed) <= 5, [(t["name"], t["ratio"]) for t in regressed]
+
+
+@pytest.mark.parametrize(
+    ("query", "summary"),
+    [
+        ("from=2000-01-01", "6 builds started on or after 2000-01-01 (UTC day)"),
+        ("to=2000-01-01", "0 builds started on or before 2000-01-01 (UTC day)"),
+        ("to=9999-12-31", "6 builds started on or before 9999-12-31 (UTC day)"),
+        ("from=0001-01-01&to=9999-12-31", "6 builds started from 0001-01-01 to 9999-12-31 (UTC days)"),
+    ],
+)
+def test_statistics_window_open_on_one_side(app, client, auth, branches, query, summary):
+    """A range with one day left empty runs from the first build, or up to now; no problem is shown."""
+    instance_id, _, _ = branches
+    with app.app_context():
+        db.session.execute(update(TestBuild).values(started=datetime(2026, 6, 15, tzinfo=timezone.utc)))
+        db.session.commit()
+    auth.as_role("viewer")
+    page = client.get(f"/instances/{instance_id}/statistics?{query}").text
+    assert " ".join(page.split()).count(summary) == 1
+    assert 'id="window-problem"' not in page
+
+
+@pytest.mark.parametrize(
+    ("query", "problem"),
+    [
+        ("from=2026-11-20&to=2026-11-10", "The range ends (2026-11-10) before it starts (2026-11-20)."),
+        ("from=garbage", "“garbage” is not a day in the form YYYY-MM-DD."),
+        ("from=2026-11-20&to=soon", "“soon” is not a day in the form YYYY-MM-DD."),
+        ("n=7", "“7” is not one of 10, 30, 100 builds."),
+    ],
+)
+def test_statistics_window_says_why_it_ignored_what_was_asked(app, client, auth, branches, query, problem):
+    """A window that cannot be used is not dropped silently: the page says why and what it shows."""
+    instance_id, _, _ = branches
+    auth.as_role("viewer")
+    response = client.get(f"/instances/{instance_id}/statistics?{query}")
+    assert response.status_code == 200
+    notice = re.search(r'id="window-problem">(.*?)</div>', response.text, re.S).group(1)
+    assert " ".join(notice.split()) == f"{problem} This shows the last 30 builds instead."
+    assert "6 builds, the last 30 at most" in " ".join(response.text.split())

@@ -25,6 +25,8 @@ from webapp import glance
 from webapp import queries
 from webapp import stats
 from webapp.domain import MAX_ID
+from webapp.domain import MAX_TIME
+from webapp.domain import MIN_TIME
 from webapp.domain import NAME_LIMIT
 from webapp.domain import STATUSES
 from webapp.extensions import db
@@ -104,6 +106,14 @@ def trend_size_arg():
     return size if size in TREND_SIZES else stats.DEFAULT_WINDOW
 
 
+def trend_size_problem():
+    """Why the number of builds asked for (``n``) was not used, or None."""
+    given = request.args.get("n", "").strip()
+    if not given or int_arg("n", stats.DEFAULT_WINDOW) in TREND_SIZES:
+        return None
+    return f"“{given}” is not one of {', '.join(map(str, TREND_SIZES))} builds"
+
+
 def date_arg(name):
     """A ``YYYY-MM-DD`` query parameter as a date, or None when absent or not a date."""
     try:
@@ -113,12 +123,35 @@ def date_arg(name):
 
 
 def period_arg():
-    """The statistics page's date range as a ``(first, last)`` UTC pair (``to`` included), or None."""
+    """The statistics page's date range, and why the dates asked for were not used.
+
+    :return: ``(period, problem)``. ``period`` is a ``(first, last)`` UTC pair
+        (``to`` included), open on the side left empty, or None when no date is
+        given (or a date given cannot be used: ``problem`` says why).
+    """
+    given = {name: request.args.get(name, "").strip() for name in ("from", "to")}
     first, last = date_arg("from"), date_arg("to")
-    if first is None or last is None or last < first:
-        return None
-    start = datetime.combine(first, time.min, tzinfo=timezone.utc)
-    return start, datetime.combine(last + timedelta(days=1), time.min, tzinfo=timezone.utc)
+    for name, day in (("from", first), ("to", last)):
+        if given[name] and day is None:
+            return None, f"“{given[name]}” is not a day in the form YYYY-MM-DD"
+    if first is None and last is None:
+        return None, None
+    if first is not None and last is not None and last < first:
+        return None, f"The range ends ({last}) before it starts ({first})"
+    start = datetime.combine(first, time.min, tzinfo=timezone.utc) if first else MIN_TIME
+    # the day after the last one, unless that is past every storable time (or past the calendar)
+    end = MAX_TIME
+    if last is not None and last < MAX_TIME.date():
+        end = datetime.combine(last, time.min, tzinfo=timezone.utc) + timedelta(days=1)
+    return (max(start, MIN_TIME), end), None
+
+
+def period_text():
+    """How the window summary names the days asked for (both checked by :func:`period_arg`)."""
+    first, last = request.args.get("from", "").strip(), request.args.get("to", "").strip()
+    if first and last:
+        return f"started from {first} to {last} (UTC days)"
+    return f"started on or after {first} (UTC day)" if first else f"started on or before {last} (UTC day)"
 
 
 def remembered_window(instance_id):
@@ -280,8 +313,10 @@ def instance_statistics(instance_id):
     if back is not None:
         return back
     branch = text_arg("branch")
-    period = period_arg()
+    period, period_problem = period_arg()
     size = RANGE_BUILDS if period else trend_size_arg()
+    size_problem = None if period else trend_size_problem()
+    problems = [problem for problem in (period_problem, size_problem) if problem]
     window = {"limit_builds": size, "branch": branch, "between": period}
     trend = stats.instance_trend(item.id, size, branch, between=period)
     return render_template(
@@ -290,6 +325,8 @@ def instance_statistics(instance_id):
         branch=branch,
         branches=queries.instance_branches(item.id),
         period=period,
+        period_text=period_text() if period else None,
+        window_problems=problems,
         trend_size=size,
         trend_sizes=TREND_SIZES,
         trend=trend,
@@ -309,17 +346,22 @@ def build(build_id):
     item = get_build_or_404(build_id)
     chosen = base_arg(item)
     base, reason = (chosen, stats.BASE_CHOSEN) if chosen else stats.comparison_base(item)
-    status = request.args.get("status")
-    if status in STATUSES:
+    asked = request.args.get("status", "").strip()
+    status = asked.upper() if asked.upper() in STATUSES else None
+    status_problem = None
+    if status is not None:
         problems, case_sort = queries.build_cases_with_status(
             item, status, int_arg("fpage"), request.args.get("sort")
         )
     else:
-        status, case_sort = None, None
+        if asked:
+            status_problem = f"“{asked}” is not a status ({', '.join(STATUSES[:-1])} or {STATUSES[-1]})"
+        case_sort = None
         problems = queries.build_problem_cases(item, int_arg("fpage"))
     return render_template(
         "pages/build.html",
         build=item,
+        status_problem=status_problem,
         instance=item.instance,
         previous=stats.previous_build(item),
         following=queries.next_build(item),
