@@ -159,6 +159,19 @@ def test_build_page_shows_health_new_and_failing_since(app, client, auth, branch
     assert '<svg class="gb-status-bar"' in page and "style=" not in page
 
 
+def test_case_page_names_the_branch_its_failing_streak_counts(app, client, auth, branches):
+    """Build 4 (main) fails t since #3 on main, though dev's #2 failed too: the case page says "on main"."""
+    _, ids, _ = branches
+    with app.app_context():
+        case_id = db.session.scalar(
+            select(TestCase.id).where(TestCase.build_id == ids[3], TestCase.name == "t")
+        )
+    auth.as_role("viewer")
+    page = client.get(f"/cases/{case_id}").text
+    since = re.search(r'id="failing-since">(.*?)</span></span>', page, re.S).group(1)
+    assert re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", since)).strip() == "failing since #3 (2 builds on main)"
+
+
 def test_pass_rate_colours_follow_the_instance_thresholds(app):
     """Defaults: green at 100 %, amber from 90 %, red below; an instance's own thresholds move them."""
     with app.app_context():
