@@ -252,6 +252,16 @@ def test_404_for_missing_items_and_wrong_parents(client, tree, admin):
     assert client.get(one["case"], headers=admin).get_json()["finished"] is None
 
 
+def test_an_address_no_route_matches_says_ids_are_numbers(client, admin):
+    """An instance named in the path (a name where its id goes) is a 404 that says what the path takes."""
+    response = client.post("/api/test-instance/my-service/import/", data=b"<testsuite/>", headers=admin)
+    assert_error(response, 404)
+    assert response.get_json()["error"]["message"] == (
+        "there is no API path /api/test-instance/my-service/import/: paths name instances, builds, "
+        "suites and cases by their numeric ids (see /api/openapi.json)"
+    )
+
+
 def test_405_is_json_with_allow(client, tree, admin):
     """A method a path does not serve is a JSON 405 listing the ones it does."""
     response = client.delete("/api/test-instance/", headers=admin)

@@ -435,6 +435,15 @@ def test_missing_items_are_404_pages(app, client, auth, path):
     assert "gb-error" in response.text and "Not found" in response.text
 
 
+def test_an_address_no_page_matches_is_a_short_404_page(app, client, auth):
+    """Does a mistyped address say there is no page there, not werkzeug's paragraph?"""
+    auth.as_role("viewer")
+    response = client.get("/instances/shop")
+    assert response.status_code == 404
+    assert "There is no page at this address." in response.text
+    assert "If you entered the URL manually" not in response.text
+
+
 @pytest.mark.parametrize(
     "query",
     [

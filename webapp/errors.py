@@ -9,6 +9,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
+from werkzeug.exceptions import NotFound
 
 from webapp import pool
 from webapp.exceptions import GreenbarError
@@ -56,9 +57,22 @@ def render_error(status, message):
     return render_template("errors/error.html", status=status, title=title, message=message), status
 
 
+def no_route_message():
+    """What a 404 for an address no route matches says, instead of werkzeug's generic text."""
+    if wants_json():
+        return (
+            f"there is no API path {request.path}: paths name instances, builds, suites and cases "
+            "by their numeric ids (see /api/openapi.json)"
+        )
+    return "There is no page at this address."
+
+
 def handle_http_exception(error):
     """Render werkzeug's HTTP errors (404, 405, 413, 429, …) in our format."""
-    response = make_response(render_error(error.code, error.description or TITLES.get(error.code, "Error")))
+    message = error.description or TITLES.get(error.code, "Error")
+    if isinstance(error, NotFound) and error.description == NotFound.description:
+        message = no_route_message()
+    response = make_response(render_error(error.code, message))
     if error.code == 405 and wants_json():
         response.headers["Allow"] = ", ".join(error.valid_methods or [])
     # the rate limits' 429s (webapp.limits.RetryLater) say when to come back
