@@ -154,3 +154,24 @@ def test_maintainer_labels_sets_rules_and_rotates_the_badge(app, client, history
         rules = db.session.get(GateRules, instance_id)
         assert (rules.min_pass_rate, rules.no_new_failures, rules.max_flaky) == (10.0, False, None)
     assert "![status](http://localhost/badges/" in actions
+
+
+def test_forms_come_back_to_the_page_they_were_on(app, client, history):
+    """The actions and failure-causes forms return to their own page, or to the page that loaded them."""
+    instance_id, builds = history
+    login(app, client, "maintainer")
+    for whole, part, holder in (
+        (
+            f"/instances/{instance_id}/actions",
+            f"/instances/{instance_id}/actions?partial=1",
+            f"/instances/{instance_id}",
+        ),
+        (f"/builds/{builds[1]}/failures", f"/builds/{builds[1]}/failures?partial=1", f"/builds/{builds[1]}"),
+    ):
+        assert set(re.findall(r'name="next" value="([^"]+)"', client.get(whole).text)) == {whole}
+        assert set(re.findall(r'name="next" value="([^"]+)"', client.get(part).text)) == {holder}
+    response = client.post(
+        f"/instances/{instance_id}/gate",
+        data={"min_pass_rate": "10", "next": f"/instances/{instance_id}/actions"},
+    )
+    assert response.location.endswith(f"/instances/{instance_id}/actions")
