@@ -45,6 +45,11 @@ def test_login_page_shows_the_form(client):
     assert response.status_code == 200
     for field in ('name="username"', 'name="password"', 'name="remember"', 'name="next"'):
         assert field in response.text
+    # the empty username has the focus, as a bare attribute; no other field has one
+    assert re.findall(r"<input[^>]*autofocus[^>]*>", response.text) == [
+        re.search(r'<input[^>]*name="username"[^>]*>', response.text).group(0)
+    ]
+    assert 'autofocus="' not in response.text
 
 
 def test_login_succeeds_and_lands_home(app, client, auth):

@@ -164,7 +164,10 @@ def test_admin_sees_every_view(client, auth, run):
     for name in ("Instances", "Builds", "Suites", "Cases", "Users", "API tokens"):
         assert name in index.text
     for view in ("instances", "builds", "suites", "cases", "users", "tokens"):
-        assert client.get(f"/admin/{view}/").status_code == 200, view
+        listed = client.get(f"/admin/{view}/")
+        assert listed.status_code == 200, view
+        # the admin's pages name Greenbar's icon, so a browser does not ask for a missing /favicon.ico
+        assert '<link rel="icon" href="/static/favicon.svg"' in listed.text, view
         assert client.get(f"/admin/{view}/new/").status_code == 200, view
     items = (("instances", run["instance"]), ("builds", run["build"]), ("cases", run["cases"]["a"]))
     for view, item_id in items:
