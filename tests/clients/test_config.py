@@ -131,6 +131,26 @@ def test_wrong_values_name_their_variable(changes, message):
     assert "\n" not in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("given", "origin"),
+    [
+        ({"flags": {"build_number": "seven"}}, "--build-number"),
+        ({"flags": {"build_number": "seven"}, "flag_prefix": "--greenbar-"}, "--greenbar-build-number"),
+        ({"ini": {"build_number": "seven"}}, "the ini option greenbar_build_number"),
+        (
+            {"environ": dict(BASE, GITHUB_ACTIONS="true", GITHUB_RUN_NUMBER="seven")},
+            "GREENBAR_BUILD_NUMBER (as detected from the CI's variables)",
+        ),
+    ],
+)
+def test_wrong_values_name_where_they_came_from(given, origin):
+    """A wrong value given as a flag or an ini option, or found in the CI's variables, names that."""
+    given.setdefault("environ", BASE)
+    with pytest.raises(ConfigError) as raised:
+        resolve(**given)
+    assert str(raised.value) == f"{origin} must be a whole number from 1 to 2147483647, not 'seven'"
+
+
 def test_missing_required_setting_names_its_variable():
     """The first missing required setting is named, with its flag."""
     environ = {k: v for k, v in BASE.items() if k != "GREENBAR_TOKEN"}

@@ -51,6 +51,7 @@ def connect(config):
     settings = resolve(
         flags={s.name: config.getoption("greenbar_" + s.name, None) for s in SETTINGS},
         ini={s.name: config.getini("greenbar_" + s.name) for s in SETTINGS},
+        flag_prefix="--greenbar-",
     ).require(("url", "user", "token", "instance"))
     greenbar = Greenbar(settings, RETRY_SECONDS)
     return greenbar, act.instance_id(greenbar, settings.instance), settings

@@ -118,45 +118,50 @@ def detect_ci(environ):
     return {}
 
 
-def resolve(flags=None, ini=None, environ=None):
+def resolve(flags=None, ini=None, environ=None, flag_prefix="--"):
     """Settings from flags, then the environment, then ini options, then the CI's variables.
 
     :param flags: ``{name: value}`` given on the command line (None or "" for unset).
     :param ini: ``{name: value}`` from pytest's ini file.
-    :raise ConfigError: a value is not valid.
+    :param flag_prefix: how the flags begin (``--greenbar-`` in pytest), to name one in an error.
+    :raise ConfigError: a value is not valid; the message names where it came from.
     """
     environ = os.environ if environ is None else environ
     flags, ini = flags or {}, ini or {}
     detected = detect_ci(environ)
     values = {}
     for setting in SETTINGS:
-        value = None
-        for source in (
-            flags.get(setting.name),
-            environ.get(setting.variable),
-            ini.get(setting.name),
-            detected.get(setting.name),
+        value, origin = None, setting.variable
+        for source, given in (
+            (flag_prefix + setting.flag[2:], flags.get(setting.name)),
+            (setting.variable, environ.get(setting.variable)),
+            (f"the ini option greenbar_{setting.name}", ini.get(setting.name)),
+            (f"{setting.variable} (as detected from the CI's variables)", detected.get(setting.name)),
         ):
-            if source is not None and str(source).strip():
-                value = str(source).strip()
+            if given is not None and str(given).strip():
+                value, origin = str(given).strip(), source
                 break
-        values[setting.name] = checked(setting, value)
+        values[setting.name] = checked(setting, value, origin)
     return Settings(**values)
 
 
-def checked(setting, value):
-    """Check one value; return it clean (the URL without a trailing slash, the number an int)."""
+def checked(setting, value, origin=None):
+    """Check one value; return it clean (the URL without a trailing slash, the number an int).
+
+    :param origin: where the value came from, as an error names it (default: the variable).
+    """
+    origin = origin or setting.variable
     if value is None:
         return None
     if len(value) > setting.limit:
-        raise ConfigError(f"{setting.variable} is longer than {setting.limit} characters")
+        raise ConfigError(f"{origin} is longer than {setting.limit} characters")
     if setting.name == "url":
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"{setting.variable} must be an http:// or https:// address, not {value!r}")
+            raise ConfigError(f"{origin} must be an http:// or https:// address, not {value!r}")
         return value.rstrip("/")
     if setting.name == "build_number":
         if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= MAX_ID:
-            raise ConfigError(f"{setting.variable} must be a whole number from 1 to {MAX_ID}, not {value!r}")
+            raise ConfigError(f"{origin} must be a whole number from 1 to {MAX_ID}, not {value!r}")
         return int(value)
     return value

@@ -78,6 +78,7 @@ def pytest_configure(config):
         settings = resolve(
             flags={s.name: config.getoption("greenbar_" + s.name) for s in SETTINGS},
             ini={s.name: config.getini("greenbar_" + s.name) for s in SETTINGS},
+            flag_prefix="--greenbar-",
         )
         if settings.url is None or settings.instance is None:
             return
