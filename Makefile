@@ -34,7 +34,8 @@ run: $(VENV)/.runtime-installed
 	export GREENBAR_EXTERNAL_URL=$${GREENBAR_EXTERNAL_URL:-http://$(RUN_BIND)}; \
 	export PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/instance/metrics; \
 	$(FLASK) worker & trap 'kill $$! 2>/dev/null' EXIT; \
-	$(BIN)/gunicorn --bind $(RUN_BIND) --workers 2 --threads 4 --worker-class gthread wsgi:app
+	$(BIN)/gunicorn --bind $(RUN_BIND) --workers 2 --threads 4 --worker-class gthread \
+	  --no-control-socket wsgi:app
 
 ## system-deps: Debian packages the tests drive for real (nginx, chromium)
 system-deps:

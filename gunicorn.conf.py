@@ -43,6 +43,9 @@ workers = _env_int("GREENBAR_GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 
 worker_class = os.environ.get("GREENBAR_GUNICORN_WORKER_CLASS", "gthread")
 threads = _env_int("GREENBAR_GUNICORN_THREADS", 4)
 keepalive = 5
+# gunicorn's control interface (gunicornc) is unused here: systemd and signals run the server,
+# and its default socket in the user's home would be shared by two servers on one host
+control_socket_disable = True
 
 # gthread's timeout watches the worker's main loop, not single requests, so a
 # long JUnit import is not killed; nginx's proxy_read_timeout bounds those.

@@ -145,6 +145,8 @@ class Gunicorn:
             GREENBAR_GUNICORN_NAME=f"greenbar-{name}",
             GREENBAR_GUNICORN_ACCESS_LOG=str(self.log),
             GREENBAR_GUNICORN_ERROR_LOG=str(self.log),
+            # the "machine" is the home folder too, where gunicorn's control socket would go
+            HOME=str(root),
         )
         self.process = subprocess.Popen(
             [str(VENV_BIN / "gunicorn"), "--config", str(REPO / "gunicorn.conf.py"), "wsgi:app"],
@@ -239,6 +241,12 @@ def instance_id(stack, api):
     response = api.post(f"{stack['base']}/api/test-instance/", json={"name": "infra"}, timeout=30)
     assert response.status_code == 201, response.text
     return response.json()["id"]
+
+
+def test_two_gunicorns_on_one_host_open_no_control_socket(stack):
+    """gunicorn.conf.py turns the unused control interface off, so no socket is shared in the home."""
+    assert all(gunicorn.process.poll() is None for gunicorn in stack["gunicorns"].values())
+    assert not (stack["root"] / ".gunicorn").exists()
 
 
 def test_login_through_nginx(stack):
