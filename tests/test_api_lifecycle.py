@@ -23,6 +23,7 @@ from webapp.models import TestBuild
 from webapp.models import TestCase
 from webapp.models import TestInstance
 from webapp.models import TestSuite
+from webapp.models import User
 
 ISO_MS_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 TIME_FIELDS = ("started", "finished", "created")
@@ -284,6 +285,18 @@ def test_suites_and_cases_are_searchable(app, ci):
     found = ci.get(f"{url}{suite.id}/test-case/?search=LOG")
     assert found["count"] == 2
     assert [item["result_status"] for item in found["results"]] == ["SUCCESS", "FAILED"]
+
+
+def test_bootstrap_creates_the_admin_and_says_it_loaded_demo_data_once(app):
+    """flask bootstrap on an empty database: an admin whose password is printed once, and the demo data."""
+    with app.app_context():
+        first = app.test_cli_runner().invoke(args=["bootstrap"])
+        assert first.exit_code == 0, first.output
+        password = re.search(r"Created user 'admin' with password: (\S+)", first.output).group(1)
+        assert db.session.scalar(select(User).where(User.username == "admin")).check_password(password)
+        assert re.search(r"Loaded demo data to look around: 3 instances, 90 builds, \d+ cases", first.output)
+        again = app.test_cli_runner().invoke(args=["bootstrap"])
+        assert again.output == "users exist already; nothing to bootstrap\n"
 
 
 def test_demo_data_counters_match_the_case_rows(app):

@@ -106,10 +106,16 @@ def bootstrap():
     admin = User(username="admin", role="admin", active=True)
     admin.set_password(password)
     db.session.add(admin)
+    loaded = None
     if not db.session.scalar(select(func.count()).select_from(TestInstance)):
-        demo.load(7)
+        loaded = demo.load(7)
     db.session.commit()
     current_app.logger.info("bootstrapped an empty database")
+    if loaded:
+        click.echo(
+            f"Loaded demo data to look around: {loaded['instances']} instances, {loaded['builds']} builds, "
+            f"{loaded['cases']} cases (delete them in the admin panel when you are done)."
+        )
     click.echo("=" * 60)
     click.echo(f"Created user 'admin' with password: {password}")
     click.echo("It is shown only this once. Change it after logging in.")
