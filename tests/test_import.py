@@ -24,6 +24,7 @@ from tests.factories import make_user
 from webapp import imports
 from webapp import mysql_writes
 from webapp import results
+from webapp.domain import Status
 from webapp.exceptions import Conflict
 from webapp.extensions import db
 from webapp.models import IdempotencyRecord
@@ -711,6 +712,7 @@ TRICKY_VALUES = [
     123456.789,
     -2.5e300,
     datetime(2026, 12, 5, 1, 2, 3, 456789),
+    Status.FAILED,
 ]
 
 
