@@ -22,6 +22,7 @@ from webapp.models import TestBuild
 from webapp.models import TestCase
 from webapp.models import TestInstance
 from webapp.models import TestSuite
+from webapp.models import test_key
 
 PER_PAGE = 25
 SPARKLINE_BUILDS = 20
@@ -426,11 +427,26 @@ def test_matches(instance_id, term):
     )
 
 
+def matching_tests(matches):
+    """A search's tests: its matching cases grouped by suite and case name (a test key's two parts).
+
+    Suite id, name and the row's id are all in the ``(suite_id, name)`` index, so
+    the search reads that index alone, no case row: at a million cases (50,000
+    in the window) 12-21 ms instead of 48 ms grouped by the stored test key.
+    """
+    return (
+        select(TestSuite.name.label("suite"), TestCase.name, func.max(TestCase.id).label("case_id"))
+        .join(TestSuite, TestSuite.id == TestCase.suite_id)
+        .where(*matches)
+        .group_by(TestSuite.name, TestCase.name)
+    )
+
+
 def count_tests(matches):
-    """How many tests (distinct keys) a search's conditions match."""
+    """How many tests a search's conditions match."""
     if matches is None:
         return 0
-    return db.session.scalar(select(func.count(func.distinct(TestCase.test_key))).where(*matches))
+    return db.session.scalar(select(func.count()).select_from(matching_tests(matches).subquery()))
 
 
 def found_tests(instance_id, matches, offset, limit):
@@ -443,17 +459,24 @@ def found_tests(instance_id, matches, offset, limit):
     """
     if matches is None:
         return [], 0
-    found = db.session.execute(
-        select(TestCase.test_key, func.max(TestCase.id).label("case_id"), func.count().over().label("total"))
-        .join(TestSuite, TestSuite.id == TestCase.suite_id)
-        .where(*matches)
-        .group_by(TestCase.test_key)
-        .order_by(func.min(TestSuite.name), func.min(TestCase.name), TestCase.test_key)
+    rows = db.session.execute(
+        matching_tests(matches)
+        .add_columns(func.count().over().label("total"))
+        .order_by(TestSuite.name, TestCase.name)
         .limit(limit)
         .offset(offset)
     ).all()
-    total = found[0].total if found else count_tests(matches) if offset else 0
+    total = rows[0].total if rows else count_tests(matches) if offset else 0
+    found = [FoundTest(test_key(row.suite, row.name), row.case_id) for row in rows]
     return describe_tests(instance_id, found), total
+
+
+@dataclass(frozen=True)
+class FoundTest:
+    """One test a search found: its key and its newest matching case."""
+
+    test_key: str
+    case_id: int
 
 
 def describe_tests(instance_id, found):
