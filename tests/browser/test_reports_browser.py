@@ -18,19 +18,24 @@ WIDEST = """() => Math.max(document.documentElement.scrollWidth,
     .map(t => Math.max(t.getBoundingClientRect().right, t.scrollWidth)))"""
 
 
-@pytest.fixture(params=list(WIDTHS))
-def tab(request, browser, server):
-    """A logged-in viewer's tab at desktop or phone width; its width is ``tab.width``."""
-    width = WIDTHS[request.param]
+def open_tab(browser, server, width, role):
+    """A tab of a new browser context at ``width`` (its ``width``), logged in as the user of ``role``."""
     context = browser.new_context(
         base_url=server, viewport={"width": width, "height": 900}, is_mobile=width < 600
     )
     context.set_default_timeout(15_000)
     page = context.new_page()
     page.width = width
-    log_in(page, "viewer")
+    log_in(page, role)
+    return page
+
+
+@pytest.fixture(params=list(WIDTHS))
+def tab(request, browser, server):
+    """A logged-in viewer's tab at desktop or phone width; its width is ``tab.width``."""
+    page = open_tab(browser, server, WIDTHS[request.param], "viewer")
     yield page
-    context.close()
+    page.context.close()
 
 
 def fits(tab):
@@ -136,13 +141,7 @@ def test_failing_since_and_status_filter(tab, artifacts):
 @pytest.mark.parametrize("width", list(WIDTHS.values()), ids=list(WIDTHS))
 def test_suite_page_and_failure_causes_fit(width, browser, server, artifacts):
     """An admin's build page (failure causes with their triage forms) and a suite page fit the screen."""
-    context = browser.new_context(
-        base_url=server, viewport={"width": width, "height": 900}, is_mobile=width < 600
-    )
-    context.set_default_timeout(15_000)
-    tab = context.new_page()
-    tab.width = width
-    log_in(tab, "admin")
+    tab = open_tab(browser, server, width, "admin")
     open_instance(tab)
     with tab.expect_navigation():
         tab.locator("#builds-table tbody tr a[href^='/builds/']").first.click()
@@ -160,7 +159,7 @@ def test_suite_page_and_failure_causes_fit(width, browser, server, artifacts):
     assert rows.first.locator("td").nth(1).locator(".gb-pill").count() == 1
     fits(tab)
     shot(tab, artifacts, "suite")
-    context.close()
+    tab.context.close()
 
 
 def test_flaky_marks_in_the_history_strip(tab, artifacts):
