@@ -160,7 +160,8 @@ SELECT b.id, CONCAT('com.example.big.Suite', LPAD(s.seq - 1, 3, '0')), b.started
   0, 0, 0, 0, 0, 0, 0
 FROM test_builds b JOIN seq_1_to_{suites} s WHERE b.instance_id = :instance ORDER BY s.seq
 """
-# 2.5 % skipped, about 1 % failed; durations spread by a per-case hash
+# 2.5 % skipped, about 1 % failed; durations spread by a per-case hash. The test keys are stand-ins
+# (MD5 in SQL), not webapp.models.test_key's: only the build status filter reads this build
 BIG_CASES_SQL = """
 INSERT INTO test_cases (suite_id, build_id, instance_id, test_key, name, finished, result_status,
   duration, attempts, is_flaky)
