@@ -37,6 +37,8 @@ build, batches included) and the import tests, including a batch that fails in
 the helper thread and an unchecked batch into a suite deleted meanwhile.
 """
 
+import collections
+import dataclasses
 import functools
 import threading
 
@@ -59,6 +61,97 @@ MYSQL_LOCK_WAIT = 1205
 # the client's errors for a server it cannot reach: no socket, connection refused, unknown host,
 # server gone away, connection lost during a query
 MYSQL_UNREACHABLE = frozenset({2002, 2003, 2005, 2006, 2013})
+
+
+class Prepared:
+    """A Core statement compiled once for MySQL and run straight on the session's PyMySQL cursor.
+
+    Only for statements built once (functools.cache) and run often: the live
+    API's reads of a suite's or a case's key columns, its case INSERT and its
+    counter and lifecycle UPDATEs. The values pass through the same type
+    processors as under ``Connection.execute``; errors come out as the same
+    SQLAlchemy exceptions, a lost connection invalidated as SQLAlchemy does.
+    """
+
+    def __init__(self, statement, dialect, columns=None):
+        compiled = statement.compile(dialect=dialect, column_keys=columns)
+        self.compiled = compiled
+        self.dialect = dialect
+        self.processors = {
+            name: processor
+            for name, bind in compiled.binds.items()
+            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        }
+        self.row = None
+        if statement.is_select:
+            columns = statement.selected_columns
+            self.row = collections.namedtuple("Row", [column.key for column in columns])
+            self.readers = [
+                column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+            ]
+
+    def run(self, connection, parameters):
+        """Run on the SQLAlchemy ``connection``'s DBAPI connection, in its transaction."""
+        values = self.compiled.construct_params(parameters)
+        for name, processor in self.processors.items():
+            values[name] = processor(values[name])
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(self.compiled.string, values)
+        except pymysql.err.Error as error:
+            raise self.wrapped(error, connection, cursor, values) from error
+        rows = cursor.fetchall() if self.row is not None else ()
+        return Ran(cursor.rowcount, cursor.lastrowid, [self.read(row) for row in rows])
+
+    def read(self, row):
+        """A result row as a named tuple of processed values."""
+        return self.row._make(
+            value if reader is None else reader(value)
+            for reader, value in zip(self.readers, row, strict=True)
+        )
+
+    def wrapped(self, error, connection, cursor, values):
+        """The SQLAlchemy exception for a PyMySQL error; a lost connection is invalidated first."""
+        lost = self.dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor)
+        if lost:
+            connection.invalidate(error)
+        return DBAPIError.instance(
+            self.compiled.string,
+            values,
+            error,
+            pymysql.err.Error,
+            connection_invalidated=lost,
+            dialect=self.dialect,
+        )
+
+
+@dataclasses.dataclass(slots=True)
+class Ran:
+    """What a :class:`Prepared` statement gave: what a caller of ``Connection.execute`` reads."""
+
+    rowcount: int
+    lastrowid: int
+    rows: list
+
+    @property
+    def inserted_primary_key(self):
+        """The new row's id, as a one-column key."""
+        return (self.lastrowid,)
+
+    def first(self):
+        """The first row, or None."""
+        return self.rows[0] if self.rows else None
+
+    def one(self):
+        """The one row there must be."""
+        (row,) = self.rows
+        return row
+
+
+@functools.lru_cache(maxsize=256)
+def prepared(statement, dialect, columns=None):
+    """``statement`` compiled for ``dialect``, once; an INSERT for the ``columns`` it is given."""
+    return Prepared(statement, dialect, columns)
 
 
 def on_mysql():

@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from webapp import domain
 from webapp import results
+from webapp.api.models import TestCase as TestCaseReply
 from webapp.exceptions import Conflict
 from webapp.exceptions import ValidationError
 from webapp.extensions import db
@@ -28,6 +29,9 @@ from webapp.models import TestBuild
 from webapp.models import TestCase
 from webapp.models import TestInstance
 from webapp.models import TestSuite
+
+# the fields of a case's reply: what a start or finish reads of it
+CASE_REPLY = frozenset(TestCaseReply.model_fields)
 
 
 def contains(column, term):
@@ -104,6 +108,28 @@ def suite_not_found(instance_id, build_id, suite_id):
     """Abort 404 for a suite not found under that build and instance, naming what is missing."""
     get_build(instance_id, build_id)  # the build's own 404 when it is the build that is missing
     abort(404, description=f"test suite {suite_id} does not exist in test build {build_id}")
+
+
+@functools.cache
+def case_record_query():
+    """A case's instance and the columns of its reply, built once."""
+    table = TestCase.__table__
+    reply = [table.c[name] for name in CASE_REPLY if name in table.c and name != "instance_id"]
+    return select(table.c.instance_id, *reply).where(table.c.id == bindparam("case_id"))
+
+
+def get_case_record(instance_id, build_id, suite_id, case_id):
+    """The case as a :class:`results.CaseRecord` of its reply's columns, or abort 404.
+
+    Cheaper than :func:`get_case` for a start or finish: no large texts it does
+    not answer with (output, signature), no object for the session to track.
+    """
+    row = None
+    if case_id <= domain.MAX_ID:
+        row = results.run(case_record_query(), {"case_id": case_id}).first()
+    if row is None or (row.suite_id, row.build_id, row.instance_id) != (suite_id, build_id, instance_id):
+        abort(404, description=f"test case {case_id} does not exist in test suite {suite_id}")
+    return results.CaseRecord(**row._asdict())
 
 
 def get_case(instance_id, build_id, suite_id, case_id):
@@ -367,14 +393,14 @@ def delete_case(instance_id, build_id, suite_id, case_id):
 
 def start_case(instance_id, build_id, suite_id, case_id, body):
     """Mark a case as started."""
-    case = get_case(instance_id, build_id, suite_id, case_id)
+    case = get_case_record(instance_id, build_id, suite_id, case_id)
     results.start(case, when(body, "started"))
     return case
 
 
 def finish_case(instance_id, build_id, suite_id, case_id, body):
     """Record a case's result: ``result_status`` and optionally message, details, duration."""
-    case = get_case(instance_id, build_id, suite_id, case_id)
+    case = get_case_record(instance_id, build_id, suite_id, case_id)
     if case.finished is not None:
         raise Conflict(f"test case {case_id} has already finished")
     finished = body.pop("finished", None) or body.pop("time", None)
