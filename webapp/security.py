@@ -21,6 +21,7 @@ from flask import g
 from flask import redirect
 from flask import request
 from flask import url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from sqlalchemy import bindparam
 from sqlalchemy import event
@@ -256,8 +257,23 @@ def write_role_for(method):
     return "maintainer"
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, without building a signer for a request that brings no cookie.
+
+    Every CI call is such a request; Flask would build the signer (a
+    serializer and its key derivation) for each of them only to find nothing to read.
+    """
+
+    def open_session(self, app, request):
+        """An empty session when there is no cookie; else Flask's own reading of it."""
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def init_app(app):
     """Answer unauthenticated API calls with a JSON 401 challenge, pages with the login page."""
+    app.session_interface = CookieSessions()
     login_manager.init_app(app)
     login_manager.session_protection = "strong"
     login_manager.login_message_category = "info"
