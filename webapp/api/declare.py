@@ -117,10 +117,24 @@ def handle(declared, view):
         if declared.recorded:
             record_operation(declared.operation_id, path.get("instance_id"), path.get("build_id"))
         if declared.method != "GET":
-            db.session.commit()
+            commit_written()
         return answer
 
     return handler
+
+
+def commit_written():
+    """Commit a write whose reply is already written.
+
+    Nothing reads the request's objects after this, so the commit need not
+    expire them (a fresh session serves the next request).
+    """
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
 
 
 def record_operation(action, instance_id=None, build_id=None, counts=None):
