@@ -228,7 +228,12 @@ def create_suite(build, name, **fields):
 
 
 def create_case(suite, build, name, **fields):
-    """Create a case in ``suite``; it may arrive already finished with a status.
+    """Create a case in ``suite`` (see :func:`insert_case`); return it as an object of the session."""
+    return persistent(TestCase(**insert_case(suite, build, name, **fields)))
+
+
+def insert_case(suite, build, name, **fields):
+    """Create a case in ``suite``; it may arrive already finished with a status. Return its row's values.
 
     The INSERT itself finds a taken name (the unique key): no lookup first. A
     failed statement leaves the transaction usable, so the stored case can then
@@ -265,7 +270,7 @@ def create_case(suite, build, name, **fields):
         if existing is None:
             raise
         raise Conflict(f"a case named {name!r} already exists in this suite", existing) from None
-    return persistent(TestCase(**row))
+    return row
 
 
 def persistent(item):

@@ -367,7 +367,7 @@ def create_case(instance_id, build_id, suite_id, body):
     """Create a case in a suite, optionally already finished with a status."""
     build, suite = get_suite_key(instance_id, build_id, suite_id)
     check_result(body)
-    return results.create_case(suite, build, **body)
+    return results.insert_case(suite, build, **body)
 
 
 def read_case(instance_id, build_id, suite_id, case_id):
