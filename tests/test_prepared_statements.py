@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import OperationalError
 
 from tests.factories import make_build
 from tests.factories import make_case
@@ -77,3 +78,19 @@ def test_a_prepared_statement_on_a_killed_connection_invalidates_it(mysql_app):
         db.session.remove()
         # the pool hands out a working connection next
         assert results.run(case_record_query(), {"case_id": case_id}).one().id == case_id
+
+
+def test_a_prepared_statement_that_waits_too_long_raises_sqlalchemys_operational_error(mysql_app):
+    # the race retry (api.declare.retried) catches SQLAlchemy's OperationalError and reads the MySQL code
+    with mysql_app.app_context():
+        case = stored_case()
+        suite_id = case.suite_id
+        db.session.remove()
+        with db.engine.connect() as holder:
+            holder.execute(text("SELECT id FROM test_suites WHERE id = :id FOR UPDATE"), {"id": suite_id})
+            db.session.execute(text("SET SESSION innodb_lock_wait_timeout = 1"))
+            with pytest.raises(OperationalError) as raised:
+                results.bump_counters(suite_id, case.build_id, {"passed": 1})
+            assert raised.value.orig.args[0] == mysql_writes.MYSQL_LOCK_WAIT
+            holder.rollback()
+        db.session.rollback()
