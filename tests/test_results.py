@@ -1,6 +1,8 @@
 """The write path keeps suite and build counters equal to what the case rows say."""
 
 import math
+from datetime import datetime
+from datetime import timezone
 
 import pytest
 from sqlalchemy import func
@@ -11,6 +13,7 @@ from tests.factories import make_case
 from tests.factories import make_instance
 from tests.factories import make_suite
 from webapp import results
+from webapp.api.resources import case_record_query
 from webapp.domain import DETAILS_LIMIT
 from webapp.domain import clip
 from webapp.extensions import db
@@ -186,3 +189,34 @@ def test_renaming_a_suite_rekeys_its_cases(tree):
     results.rename_suite(suite, "renamed")
     db.session.commit()
     assert db.session.get(TestCase, case.id).test_key == test_key("renamed", "keyed")
+
+
+def case_record(case_id):
+    """The case as the live API's start and finish read it."""
+    return results.CaseRecord(**results.run(case_record_query(), {"case_id": case_id}).one()._asdict())
+
+
+def test_a_start_that_lost_a_race_answers_with_the_winners_time(tree):
+    """Does a record read before another request started the case come back with the stored start?"""
+    _, suite = tree
+    case_id = make_case(suite, "raced").id
+    record = case_record(case_id)
+    first = datetime(2026, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
+    results.start(db.session.get(TestCase, case_id), first)
+    db.session.commit()
+    results.start(record, datetime(2026, 3, 4, 5, 6, 9, tzinfo=timezone.utc))
+    assert record.started == first
+    assert db.session.get(TestCase, case_id).started == first
+
+
+def test_a_start_that_lost_a_race_to_a_finish_is_a_conflict(tree):
+    """Is a case finished after its record was read refused a start, its result kept?"""
+    _, suite = tree
+    case_id = make_case(suite, "finished meanwhile").id
+    record = case_record(case_id)
+    results.finish_case(case_record(case_id), "SUCCESS")
+    db.session.commit()
+    with pytest.raises(results.Conflict, match="has already finished"):
+        results.start(record)
+    db.session.rollback()
+    assert db.session.get(TestCase, case_id).result_status == "SUCCESS"

@@ -365,7 +365,7 @@ def finish(item, when=None):
 
 
 def finish_case(case, result_status, when=None, **fields):
-    """Record a case's result (``case`` is a :class:`CaseRecord`) and add it to the counters.
+    """Record a case's result (an entity or a :class:`CaseRecord`) and add it to the counters.
 
     The conditional ``UPDATE … WHERE finished IS NULL`` makes two racing
     finishes of the same case count once: the loser gets a :class:`Conflict`.
