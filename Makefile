@@ -53,9 +53,10 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/lint-imports
 
 ## test: set up everything, lint, run the whole suite on both cores
-# (--dist loadfile keeps each file on one worker, so a module's server starts once)
+# (--dist loadfile keeps each file on one worker, so a module's server starts once; the files go
+# out in the order tests/conftest.py gives them, the longest first)
 test: system-deps $(VENV)/.dev-installed lint
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -6,6 +6,7 @@ test that uses it on both databases.
 """
 
 import base64
+import collections
 import contextlib
 import functools
 import os
@@ -30,6 +31,26 @@ from webapp.security import issue_token
 
 MYSQL_SERVER = os.environ.get("TEST_DATABASE_URL", "mysql+pymysql://root@127.0.0.1:3306/")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# The suite's longest files (the moto cycle, then schemathesis): they start first, one on each
+# xdist worker, so the other files fill in around them instead of one worker running them alone
+# at the end while the other idles.
+LONGEST_FILES = ("tests/infra/test_provision_moto.py", "tests/test_openapi.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Order the files for xdist's ``--dist loadfile --no-loadscope-reorder``: longest first, then fullest.
+
+    xdist's own reordering (by the number of tests in a file) would put the
+    two longest files, which hold few tests, near the end.
+    """
+    counts = collections.Counter(item.nodeid.partition("::")[0] for item in items)
+
+    def rank(item):
+        path = item.nodeid.partition("::")[0]
+        first = LONGEST_FILES.index(path) if path in LONGEST_FILES else len(LONGEST_FILES)
+        return first, -counts[path], path
+
+    items.sort(key=rank)
 
 
 def share_url_builders():
