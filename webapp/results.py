@@ -309,11 +309,11 @@ def model_of(item):
 
 def remember(item, values):
     """Note that ``item``'s row now holds ``values`` (no need to read them back)."""
+    if isinstance(item, CaseRecord):
+        vars(item).update(values)
+        return
     for name, value in values.items():
-        if isinstance(item, CaseRecord):
-            setattr(item, name, value)
-        else:
-            set_committed_value(item, name, value)
+        set_committed_value(item, name, value)
 
 
 def read_times_again(item):

@@ -127,21 +127,21 @@ def get_case_record(instance_id, build_id, suite_id, case_id):
     row = None
     if case_id <= domain.MAX_ID:
         row = results.run(case_record_query(), {"case_id": case_id}).first()
-    if row is None or (row.suite_id, row.build_id, row.instance_id) != (suite_id, build_id, instance_id):
-        abort(404, description=f"test case {case_id} does not exist in test suite {suite_id}")
+    check_case_place(row, instance_id, build_id, suite_id, case_id)
     return results.CaseRecord(**row._asdict())
 
 
 def get_case(instance_id, build_id, suite_id, case_id):
     """Return the case under that suite, build and instance or abort 404."""
     case = stored(TestCase, case_id)
-    if case is None or (case.suite_id, case.build_id, case.instance_id) != (
-        suite_id,
-        build_id,
-        instance_id,
-    ):
-        abort(404, description=f"test case {case_id} does not exist in test suite {suite_id}")
+    check_case_place(case, instance_id, build_id, suite_id, case_id)
     return case
+
+
+def check_case_place(case, instance_id, build_id, suite_id, case_id):
+    """Abort 404 unless ``case`` (a row, an entity or None) is under that suite, build and instance."""
+    if case is None or (case.suite_id, case.build_id, case.instance_id) != (suite_id, build_id, instance_id):
+        abort(404, description=f"test case {case_id} does not exist in test suite {suite_id}")
 
 
 @functools.cache
