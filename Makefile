@@ -56,10 +56,10 @@ lint: $(VENV)/.dev-installed
 
 ## test: set up everything, lint, run the whole suite on both cores
 # (--dist loadfile keeps each file on one worker, so a module's server starts once; the files go
-# out in the order tests/conftest.py gives them, the longest first; a third worker runs tests
-# while the other two wait on sleeps, subprocesses and servers starting)
+# out in the order tests/conftest.py gives them, the longest first. A third worker was slower:
+# the suite keeps both cores busy, and a browser test timed out under the extra contention)
 test: system-deps $(VENV)/.dev-installed lint
-	$(BIN)/pytest -n 3 --dist loadfile --no-loadscope-reorder
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
